@@ -1,0 +1,1 @@
+//! Threshold alerts and outgoing billing events. Not built yet.

@@ -1,0 +1,1 @@
+//! Property-based test suites that span Tally's crates; the suites live in `tests/`.

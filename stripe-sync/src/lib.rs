@@ -1,0 +1,1 @@
+//! Reconciliation with Stripe: customers, subscriptions, invoices, payments, webhooks. Not built yet.
