@@ -1,0 +1,2 @@
+//! Ledger benchmark (placeholder until written).
+fn main() {}

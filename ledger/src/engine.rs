@@ -1,0 +1,137 @@
+//! The fast path: one batch = one transaction with five round trips, whatever its size.
+//!
+//! (1) read the batch's transfer ids and referenced pending transfers, (2) lock every account
+//! touched in sorted id order, (3) run the pure state machine, (4) write transfers, entries
+//! and counters in one statement of bulk `UNNEST`s, commit. A hot account costs one row lock
+//! per batch. A unique violation means a concurrent batch won a race on a new id or a pending
+//! resolution: the batch is retried, and the retry sees `exists` or `already_posted`.
+
+use std::collections::{BTreeSet, HashSet};
+
+use chrono::{DateTime, Utc};
+use sqlx::{PgConnection, PgPool};
+
+use crate::error::{LedgerError, Result};
+use crate::machine::{Machine, Op, Request};
+use crate::store;
+use crate::transfer::{NewTransfer, TransferKind, TransferResult, MAX_BATCH};
+
+/// Attempts of one batch racing concurrent batches on the same new ids.
+pub const MAX_ATTEMPTS: u32 = 3;
+
+/// Applies up to [`MAX_BATCH`] transfers atomically per linked chain, in request order, at
+/// the current time. Results come back in request order.
+pub async fn create_transfers(
+    pool: &PgPool,
+    transfers: &[NewTransfer],
+) -> Result<Vec<TransferResult>> {
+    create_transfers_at(pool, transfers, Utc::now()).await
+}
+
+/// [`create_transfers`] with an explicit clock (tests, replays). Entries are never stamped
+/// earlier than an account's previous entry, so the effective time may be later than `now`.
+pub async fn create_transfers_at(
+    pool: &PgPool,
+    transfers: &[NewTransfer],
+    now: DateTime<Utc>,
+) -> Result<Vec<TransferResult>> {
+    let requests: Vec<Request> = transfers.iter().map(client_request).collect();
+    submit(pool, &requests, now).await
+}
+
+fn client_request(t: &NewTransfer) -> Request {
+    let op = if t.id.is_reserved() {
+        Op::Reject(TransferResult::ReservedId)
+    } else {
+        Op::Transfer(t.kind.clone())
+    };
+    Request {
+        id: t.id.clone(),
+        op,
+        linked: t.linked,
+        metadata: t.metadata.clone(),
+    }
+}
+
+/// Runs a batch in its own transaction, retrying on id races.
+pub(crate) async fn submit(
+    pool: &PgPool,
+    requests: &[Request],
+    now: DateTime<Utc>,
+) -> Result<Vec<TransferResult>> {
+    for _ in 0..MAX_ATTEMPTS {
+        let mut tx = pool.begin().await?;
+        let results = match apply_in_tx(&mut tx, requests, now).await {
+            Err(LedgerError::Database(e)) if is_race(&e) => continue,
+            other => other?,
+        };
+        match tx.commit().await {
+            Err(e) if is_race(&e) => continue,
+            other => other?,
+        }
+        return Ok(results);
+    }
+    Err(LedgerError::Contention(MAX_ATTEMPTS))
+}
+
+/// Unique violations (a concurrent batch took the id first), serialization failures and
+/// deadlocks (not expected with sorted locking, retried all the same).
+fn is_race(e: &sqlx::Error) -> bool {
+    let code = e.as_database_error().and_then(|d| d.code());
+    matches!(code.as_deref(), Some("23505" | "40001" | "40P01"))
+}
+
+/// Applies a batch inside the caller's transaction (wallet operations lock first).
+pub(crate) async fn apply_in_tx(
+    conn: &mut PgConnection,
+    requests: &[Request],
+    now: DateTime<Utc>,
+) -> Result<Vec<TransferResult>> {
+    if requests.len() > MAX_BATCH {
+        return Err(LedgerError::BatchTooLarge {
+            len: requests.len(),
+            max: MAX_BATCH,
+        });
+    }
+    let mut ids: HashSet<&str> = HashSet::with_capacity(requests.len());
+    let mut accounts: BTreeSet<&str> = BTreeSet::new();
+    for r in requests {
+        ids.insert(r.id.as_str());
+        match &r.op {
+            Op::Transfer(TransferKind::Posted { debit, credit, .. })
+            | Op::Transfer(TransferKind::Pending { debit, credit, .. }) => {
+                accounts.insert(debit.as_str());
+                accounts.insert(credit.as_str());
+            }
+            Op::Transfer(TransferKind::PostPending { pending_id, .. })
+            | Op::Transfer(TransferKind::VoidPending { pending_id })
+            | Op::Expire { pending_id } => {
+                ids.insert(pending_id.as_str());
+            }
+            Op::Reject(_) => {}
+        }
+    }
+    let loaded = store::load_transfers(conn, &ids.into_iter().collect::<Vec<_>>()).await?;
+    let pending_refs: HashSet<&str> = requests
+        .iter()
+        .filter_map(|r| match &r.op {
+            Op::Transfer(TransferKind::PostPending { pending_id, .. })
+            | Op::Transfer(TransferKind::VoidPending { pending_id })
+            | Op::Expire { pending_id } => Some(pending_id.as_str()),
+            _ => None,
+        })
+        .collect();
+    for t in loaded
+        .iter()
+        .filter(|t| pending_refs.contains(t.id.as_str()))
+    {
+        accounts.insert(t.debit.as_str());
+        accounts.insert(t.credit.as_str());
+    }
+    let account_ids: Vec<&str> = accounts.into_iter().collect();
+    let (locked, last_update) = store::lock_accounts(conn, &account_ids).await?;
+    let now = last_update.map_or(now, |t| t.max(now));
+    let outcome = Machine::new(now, locked, loaded).run(requests)?;
+    store::write_outcome(conn, &outcome, now).await?;
+    Ok(outcome.results)
+}
