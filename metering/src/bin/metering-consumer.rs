@@ -1,0 +1,45 @@
+//! A standalone usage-events consumer (`DATABASE_URL`, `KAFKA_BROKERS`, `KAFKA_USAGE_TOPIC`,
+//! `KAFKA_DLQ_TOPIC`, `KAFKA_GROUP`): the process the end-to-end test kills and restarts, and
+//! what the benchmark drives. `tally serve` runs the same `run_consumer` in-process.
+
+use std::time::Duration;
+
+use metering::kafka::{run_consumer, ConsumerConfig};
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .init();
+    let config = match ConsumerConfig::from_env() {
+        Ok(Some(c)) => c,
+        Ok(None) => fail("KAFKA_BROKERS is not set"),
+        Err(e) => fail(&e.to_string()),
+    };
+    let url = std::env::var("DATABASE_URL").unwrap_or_else(|_| fail("DATABASE_URL is not set"));
+    let pool = sqlx::postgres::PgPoolOptions::new()
+        .max_connections(4)
+        .acquire_timeout(Duration::from_secs(10))
+        .connect(&url)
+        .await
+        .unwrap_or_else(|e| fail(&format!("database: {e}")));
+    let shutdown = async {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .unwrap_or_else(|e| fail(&format!("signal: {e}")));
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = tokio::signal::ctrl_c() => {}
+        }
+    };
+    match run_consumer(config, pool, shutdown).await {
+        Ok(stats) => println!("metering-consumer stopped: {stats:?}"),
+        Err(e) => fail(&e.to_string()),
+    }
+}
+
+fn fail(message: &str) -> ! {
+    eprintln!("metering-consumer: {message}");
+    std::process::exit(1)
+}

@@ -1,0 +1,642 @@
+//! The usage event as a parsed type: every rule of the contract's "Usage events" holds once
+//! `UsageEvent::parse` returned it.
+
+use std::fmt;
+use std::str::FromStr;
+
+use chrono::{DateTime, Duration, Utc};
+use rust_decimal::Decimal;
+use serde_json::{Map, Value};
+
+/// Longest accepted event id (the producer's idempotency key).
+pub const MAX_EVENT_ID_CHARS: usize = 128;
+/// Longest accepted tenant id.
+pub const MAX_TENANT_ID_CHARS: usize = 128;
+/// Longest accepted subject.
+pub const MAX_SUBJECT_CHARS: usize = 256;
+/// Longest accepted `properties.service`.
+pub const MAX_SERVICE_CHARS: usize = 128;
+/// Largest accepted `properties` object, serialized.
+pub const MAX_PROPERTIES_BYTES: usize = 16 * 1024;
+/// Oldest accepted event, relative to the supplied `now`.
+pub const MAX_EVENT_AGE_DAYS: i64 = 35;
+/// Furthest accepted event in the future, relative to the supplied `now`.
+pub const MAX_EVENT_SKEW_SECONDS: i64 = 300;
+
+/// A validation failure that names the offending field, e.g. `{field: "quantity", message: ...}`.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct FieldError {
+    pub field: String,
+    pub message: String,
+}
+
+impl FieldError {
+    pub fn new(field: &str, message: impl Into<String>) -> Self {
+        FieldError {
+            field: field.to_owned(),
+            message: message.into(),
+        }
+    }
+}
+
+impl fmt::Display for FieldError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.field, self.message)
+    }
+}
+
+impl std::error::Error for FieldError {}
+
+fn text(field: &str, raw: &str, max_chars: usize) -> Result<String, FieldError> {
+    if raw.is_empty() {
+        return Err(FieldError::new(field, "must not be empty"));
+    }
+    if raw.chars().count() > max_chars {
+        return Err(FieldError::new(
+            field,
+            format!("must be at most {max_chars} characters"),
+        ));
+    }
+    if raw.chars().any(char::is_control) {
+        return Err(FieldError::new(
+            field,
+            "must not contain control characters",
+        ));
+    }
+    Ok(raw.to_owned())
+}
+
+macro_rules! string_newtype {
+    ($(#[$doc:meta])* $name:ident) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+        pub struct $name(String);
+
+        impl $name {
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+
+        impl AsRef<str> for $name {
+            fn as_ref(&self) -> &str {
+                &self.0
+            }
+        }
+    };
+}
+
+string_newtype!(
+    /// A tenant id: 1..=128 characters, no control characters.
+    TenantId
+);
+string_newtype!(
+    /// A producer-chosen event id, the idempotency key within a tenant: 1..=128 characters.
+    EventId
+);
+string_newtype!(
+    /// A meter code: `[a-z][a-z0-9_]{0,63}`.
+    MeterCode
+);
+
+impl TenantId {
+    pub fn parse(raw: &str) -> Result<Self, FieldError> {
+        text("tenant", raw, MAX_TENANT_ID_CHARS).map(TenantId)
+    }
+}
+
+impl EventId {
+    pub fn parse(raw: &str) -> Result<Self, FieldError> {
+        text("id", raw, MAX_EVENT_ID_CHARS).map(EventId)
+    }
+}
+
+impl MeterCode {
+    pub fn parse(raw: &str) -> Result<Self, FieldError> {
+        let mut chars = raw.chars();
+        let first_ok = chars.next().is_some_and(|c| c.is_ascii_lowercase());
+        let rest_ok = chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+        if !first_ok || !rest_ok || raw.len() > 64 {
+            return Err(FieldError::new(
+                "meter",
+                "must match [a-z][a-z0-9_]* and be at most 64 characters",
+            ));
+        }
+        Ok(MeterCode(raw.to_owned()))
+    }
+}
+
+/// An ISO 3166-1 alpha-2 country code, uppercase (`"IN"`, `"US"`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Region([u8; 2]);
+
+impl Region {
+    pub fn parse(raw: &str) -> Result<Self, FieldError> {
+        let bytes = raw.as_bytes();
+        let upper = bytes.len() == 2 && bytes.iter().all(u8::is_ascii_uppercase);
+        if !upper || isocountry::CountryCode::for_alpha2(raw).is_err() {
+            return Err(FieldError::new(
+                "region",
+                "must be an uppercase ISO 3166-1 alpha-2 country code",
+            ));
+        }
+        Ok(Region([bytes[0], bytes[1]]))
+    }
+
+    pub fn as_str(&self) -> &str {
+        std::str::from_utf8(&self.0).unwrap_or("")
+    }
+}
+
+impl fmt::Display for Region {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A non-negative decimal, parsed from a JSON string or number without passing through floats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Quantity(Decimal);
+
+impl Quantity {
+    pub fn parse(field: &str, value: &Value) -> Result<Self, FieldError> {
+        let raw = match value {
+            Value::String(s) => s.trim().to_owned(),
+            // serde_json prints a number with its shortest exact representation; read those digits.
+            Value::Number(n) => n.to_string(),
+            _ => return Err(FieldError::new(field, "must be a decimal string or number")),
+        };
+        let parsed = Decimal::from_str(&raw)
+            .or_else(|_| Decimal::from_scientific(&raw))
+            .map_err(|_| FieldError::new(field, format!("`{raw}` is not a decimal number")))?;
+        if parsed.is_sign_negative() && !parsed.is_zero() {
+            return Err(FieldError::new(field, "must not be negative"));
+        }
+        Ok(Quantity(parsed.normalize()))
+    }
+
+    pub fn from_decimal(value: Decimal) -> Option<Self> {
+        (!value.is_sign_negative() || value.is_zero()).then_some(Quantity(value.normalize()))
+    }
+
+    pub fn value(&self) -> Decimal {
+        self.0
+    }
+}
+
+/// One usage event, valid by construction.
+#[derive(Debug, Clone, PartialEq)]
+pub struct UsageEvent {
+    pub(crate) id: EventId,
+    pub(crate) tenant: TenantId,
+    pub(crate) subject: String,
+    pub(crate) meter: MeterCode,
+    pub(crate) quantity: Quantity,
+    pub(crate) time: DateTime<Utc>,
+    pub(crate) region: Option<Region>,
+    pub(crate) properties: Map<String, Value>,
+    pub(crate) cost_usd: Option<Quantity>,
+}
+
+fn required<'a>(obj: &'a Map<String, Value>, field: &str) -> Result<&'a Value, FieldError> {
+    match obj.get(field) {
+        None | Some(Value::Null) => Err(FieldError::new(field, "is required")),
+        Some(v) => Ok(v),
+    }
+}
+
+fn string<'a>(value: &'a Value, field: &str) -> Result<&'a str, FieldError> {
+    value
+        .as_str()
+        .ok_or_else(|| FieldError::new(field, "must be a string"))
+}
+
+fn optional<'a>(obj: &'a Map<String, Value>, field: &str) -> Option<&'a Value> {
+    obj.get(field).filter(|v| !v.is_null())
+}
+
+fn parse_time(value: &Value, now: DateTime<Utc>) -> Result<DateTime<Utc>, FieldError> {
+    let raw = string(value, "time")?;
+    let time = DateTime::parse_from_rfc3339(raw)
+        .map_err(|e| FieldError::new("time", format!("is not RFC 3339: {e}")))?
+        .with_timezone(&Utc);
+    if time < now - Duration::days(MAX_EVENT_AGE_DAYS) {
+        return Err(FieldError::new(
+            "time",
+            format!("is more than {MAX_EVENT_AGE_DAYS} days in the past"),
+        ));
+    }
+    if time > now + Duration::seconds(MAX_EVENT_SKEW_SECONDS) {
+        return Err(FieldError::new(
+            "time",
+            "is more than 5 minutes in the future",
+        ));
+    }
+    Ok(time)
+}
+
+fn parse_properties(obj: &Map<String, Value>) -> Result<Map<String, Value>, FieldError> {
+    let props = match optional(obj, "properties") {
+        None => return Ok(Map::new()),
+        Some(Value::Object(map)) => map.clone(),
+        Some(_) => return Err(FieldError::new("properties", "must be an object")),
+    };
+    let size = serde_json::to_vec(&props)
+        .map(|v| v.len())
+        .unwrap_or(usize::MAX);
+    if size > MAX_PROPERTIES_BYTES {
+        return Err(FieldError::new(
+            "properties",
+            format!("must serialize to at most {MAX_PROPERTIES_BYTES} bytes"),
+        ));
+    }
+    match props.get("service") {
+        None | Some(Value::Null) => {}
+        Some(Value::String(s)) if s.chars().count() <= MAX_SERVICE_CHARS => {}
+        Some(_) => {
+            return Err(FieldError::new(
+                "properties.service",
+                format!("must be a string of at most {MAX_SERVICE_CHARS} characters"),
+            ))
+        }
+    }
+    Ok(props)
+}
+
+impl UsageEvent {
+    /// Parses and validates one event. `now` anchors the accepted time window
+    /// (35 days back, 5 minutes ahead).
+    pub fn parse(value: &Value, now: DateTime<Utc>) -> Result<Self, FieldError> {
+        let obj = value
+            .as_object()
+            .ok_or_else(|| FieldError::new("event", "must be a JSON object"))?;
+        let id = EventId::parse(string(required(obj, "id")?, "id")?)?;
+        let tenant = TenantId::parse(string(required(obj, "tenant")?, "tenant")?)?;
+        let subject = match optional(obj, "subject") {
+            None => String::new(),
+            Some(v) => {
+                let s = string(v, "subject")?;
+                if s.chars().count() > MAX_SUBJECT_CHARS || s.chars().any(char::is_control) {
+                    return Err(FieldError::new(
+                        "subject",
+                        format!(
+                            "must be at most {MAX_SUBJECT_CHARS} characters, no control characters"
+                        ),
+                    ));
+                }
+                s.to_owned()
+            }
+        };
+        let meter = MeterCode::parse(string(required(obj, "meter")?, "meter")?)?;
+        let quantity = Quantity::parse("quantity", required(obj, "quantity")?)?;
+        let time = parse_time(required(obj, "time")?, now)?;
+        let region = optional(obj, "region")
+            .map(|v| Region::parse(string(v, "region")?))
+            .transpose()?;
+        let properties = parse_properties(obj)?;
+        let cost_usd = optional(obj, "cost")
+            .map(|v| Quantity::parse("cost", v))
+            .transpose()?;
+        Ok(UsageEvent {
+            id,
+            tenant,
+            subject,
+            meter,
+            quantity,
+            time,
+            region,
+            properties,
+            cost_usd,
+        })
+    }
+
+    /// Parses raw bytes (a Kafka message value or one HTTP array element's text).
+    pub fn parse_json(bytes: &[u8], now: DateTime<Utc>) -> Result<Self, FieldError> {
+        let value: Value = serde_json::from_slice(bytes)
+            .map_err(|e| FieldError::new("event", format!("is not valid JSON: {e}")))?;
+        Self::parse(&value, now)
+    }
+
+    pub fn id(&self) -> &EventId {
+        &self.id
+    }
+    pub fn tenant(&self) -> &TenantId {
+        &self.tenant
+    }
+    pub fn subject(&self) -> &str {
+        &self.subject
+    }
+    pub fn meter(&self) -> &MeterCode {
+        &self.meter
+    }
+    pub fn quantity(&self) -> Quantity {
+        self.quantity
+    }
+    pub fn time(&self) -> DateTime<Utc> {
+        self.time
+    }
+    /// The region the producer gave; `None` means "the tenant's", resolved by the write path.
+    pub fn region(&self) -> Option<Region> {
+        self.region
+    }
+    pub fn properties(&self) -> &Map<String, Value> {
+        &self.properties
+    }
+    /// `properties.service`, or `""` without one.
+    pub fn service(&self) -> &str {
+        self.properties
+            .get("service")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+    }
+    /// The real provider cost in USD, when the producer gave one.
+    pub fn cost_usd(&self) -> Option<Decimal> {
+        self.cost_usd.map(|c| c.value())
+    }
+    /// The event back as the contract's JSON (for parking and DLQ payloads).
+    pub fn to_json(&self) -> Value {
+        let mut obj = Map::new();
+        obj.insert("id".into(), self.id.as_str().into());
+        obj.insert("tenant".into(), self.tenant.as_str().into());
+        obj.insert("subject".into(), self.subject.clone().into());
+        obj.insert("meter".into(), self.meter.as_str().into());
+        obj.insert("quantity".into(), self.quantity.value().to_string().into());
+        obj.insert("time".into(), self.time.to_rfc3339().into());
+        if let Some(r) = self.region {
+            obj.insert("region".into(), r.as_str().into());
+        }
+        obj.insert("properties".into(), Value::Object(self.properties.clone()));
+        if let Some(c) = self.cost_usd {
+            obj.insert("cost".into(), c.value().to_string().into());
+        }
+        Value::Object(obj)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn now() -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339("2026-11-21T12:00:00Z")
+            .unwrap()
+            .with_timezone(&Utc)
+    }
+
+    fn base() -> Value {
+        json!({"id": "evt-7f3a", "tenant": "acme", "subject": "user-42", "meter": "ai_tokens",
+               "quantity": "1250", "time": "2026-11-21T10:00:00Z", "region": "IN",
+               "properties": {"service": "content-maker", "model": "claude"}, "cost": "0.0031"})
+    }
+
+    /// Applies `edit` to the contract's example and expects `Ok` or an error naming `field`.
+    fn check(edit: impl FnOnce(&mut Map<String, Value>), expect_field: Option<&str>) {
+        let mut v = base();
+        edit(v.as_object_mut().unwrap());
+        let got = UsageEvent::parse(&v, now());
+        match (got, expect_field) {
+            (Ok(_), None) => {}
+            (Err(e), Some(f)) => assert_eq!(e.field, f, "{e}"),
+            (got, want) => panic!("{v}: got {got:?}, wanted error on {want:?}"),
+        }
+    }
+
+    #[test]
+    fn contract_example_parses() {
+        let e = UsageEvent::parse(&base(), now()).unwrap();
+        assert_eq!(e.id().as_str(), "evt-7f3a");
+        assert_eq!(e.quantity().value(), Decimal::from(1250));
+        assert_eq!(e.service(), "content-maker");
+        assert_eq!(e.region().unwrap().as_str(), "IN");
+        assert_eq!(e.cost_usd(), Some(Decimal::from_str("0.0031").unwrap()));
+        assert_eq!(UsageEvent::parse(&e.to_json(), now()).unwrap(), e);
+    }
+
+    #[test]
+    fn field_rules() {
+        check(
+            |o| {
+                o.remove("subject");
+            },
+            None,
+        );
+        check(
+            |o| {
+                o.remove("region");
+            },
+            None,
+        );
+        check(
+            |o| {
+                o.remove("properties");
+            },
+            None,
+        );
+        check(
+            |o| {
+                o.remove("cost");
+            },
+            None,
+        );
+        check(
+            |o| {
+                o.insert("quantity".into(), json!(12.5));
+            },
+            None,
+        );
+        check(
+            |o| {
+                o.insert("quantity".into(), json!("1e3"));
+            },
+            None,
+        );
+        check(
+            |o| {
+                o.insert("quantity".into(), json!("0"));
+            },
+            None,
+        );
+        check(
+            |o| {
+                o.insert("time".into(), json!("2026-10-17T12:00:01Z"));
+            },
+            None,
+        );
+        check(
+            |o| {
+                o.insert("time".into(), json!("2026-11-21T12:05:00+00:00"));
+            },
+            None,
+        );
+        check(
+            |o| {
+                o.insert("id".into(), json!("x".repeat(128)));
+            },
+            None,
+        );
+        check(
+            |o| {
+                o.remove("id");
+            },
+            Some("id"),
+        );
+        check(
+            |o| {
+                o.insert("id".into(), json!(""));
+            },
+            Some("id"),
+        );
+        check(
+            |o| {
+                o.insert("id".into(), json!("x".repeat(129)));
+            },
+            Some("id"),
+        );
+        check(
+            |o| {
+                o.insert("id".into(), json!(7));
+            },
+            Some("id"),
+        );
+        check(
+            |o| {
+                o.remove("tenant");
+            },
+            Some("tenant"),
+        );
+        check(
+            |o| {
+                o.insert("meter".into(), json!("AI tokens"));
+            },
+            Some("meter"),
+        );
+        check(
+            |o| {
+                o.insert("quantity".into(), json!("-1"));
+            },
+            Some("quantity"),
+        );
+        check(
+            |o| {
+                o.insert("quantity".into(), json!(-0.5));
+            },
+            Some("quantity"),
+        );
+        check(
+            |o| {
+                o.insert("quantity".into(), json!("ten"));
+            },
+            Some("quantity"),
+        );
+        check(
+            |o| {
+                o.insert("quantity".into(), json!(null));
+            },
+            Some("quantity"),
+        );
+        check(
+            |o| {
+                o.insert("time".into(), json!("2026-10-17T11:59:59Z"));
+            },
+            Some("time"),
+        );
+        check(
+            |o| {
+                o.insert("time".into(), json!("2026-11-21T12:05:01Z"));
+            },
+            Some("time"),
+        );
+        check(
+            |o| {
+                o.insert("time".into(), json!("21/11/2026"));
+            },
+            Some("time"),
+        );
+        check(
+            |o| {
+                o.insert("region".into(), json!("in"));
+            },
+            Some("region"),
+        );
+        check(
+            |o| {
+                o.insert("region".into(), json!("XX"));
+            },
+            Some("region"),
+        );
+        check(
+            |o| {
+                o.insert("region".into(), json!("IND"));
+            },
+            Some("region"),
+        );
+        check(
+            |o| {
+                o.insert("properties".into(), json!([1]));
+            },
+            Some("properties"),
+        );
+        check(
+            |o| {
+                o.insert("properties".into(), json!({"service": 3}));
+            },
+            Some("properties.service"),
+        );
+        check(
+            |o| {
+                o.insert("cost".into(), json!("-0.01"));
+            },
+            Some("cost"),
+        );
+        check(
+            |o| {
+                o.insert("subject".into(), json!(42));
+            },
+            Some("subject"),
+        );
+    }
+
+    #[test]
+    fn numbers_never_pass_through_floats() {
+        let mut v = base();
+        v["quantity"] = serde_json::from_str("0.1").unwrap();
+        assert_eq!(
+            UsageEvent::parse(&v, now())
+                .unwrap()
+                .quantity()
+                .value()
+                .to_string(),
+            "0.1"
+        );
+        v["quantity"] = serde_json::from_str("123456789012345678").unwrap();
+        assert_eq!(
+            UsageEvent::parse(&v, now())
+                .unwrap()
+                .quantity()
+                .value()
+                .to_string(),
+            "123456789012345678"
+        );
+    }
+
+    #[test]
+    fn garbage_is_named() {
+        assert_eq!(
+            UsageEvent::parse_json(b"{not json", now())
+                .unwrap_err()
+                .field,
+            "event"
+        );
+        assert_eq!(
+            UsageEvent::parse_json(b"[1]", now()).unwrap_err().field,
+            "event"
+        );
+    }
+}

@@ -1,0 +1,261 @@
+//! THE write path, shared by HTTP and Kafka: one transaction per batch that claims dedupe
+//! keys, writes raw events and updates every rollup from exactly the newly inserted rows.
+
+use std::collections::{BTreeSet, HashMap};
+
+use chrono::{DateTime, NaiveDate, Utc};
+use serde_json::Value;
+use sqlx::{PgConnection, PgPool, Row};
+
+use crate::bucket::{month_period, tenant_zone};
+use crate::error::{MeteringError, Result};
+use crate::event::{FieldError, UsageEvent};
+use crate::meter::{meters_by_code, Meter};
+use crate::rollup::{Aggregates, Attributed};
+use crate::store::{self, ParkedRow, RawRow};
+
+/// Largest batch `ingest_batch` takes (HTTP sends at most 1,000; Kafka batches are bounded
+/// by the consumer's `max_batch_events`).
+pub const MAX_BATCH_EVENTS: usize = 20_000;
+
+/// Why a valid event was parked instead of counted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ParkReason {
+    UnknownTenant,
+    UnknownMeter,
+}
+
+impl ParkReason {
+    /// Stable snake_case code (`unknown_tenant`, `unknown_meter`).
+    pub fn code(self) -> &'static str {
+        match self {
+            ParkReason::UnknownTenant => "unknown_tenant",
+            ParkReason::UnknownMeter => "unknown_meter",
+        }
+    }
+}
+
+/// What happened to one input event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EventOutcome {
+    /// Counted now, for the first time.
+    Accepted,
+    /// Its `(tenant, id)` was counted before (or earlier in this batch): not counted again.
+    Duplicate,
+    /// Kept in `metering_parked` with a readable reason; not counted.
+    Parked(ParkReason),
+}
+
+/// Per-input-index outcomes of one batch, in input order.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct BatchOutcome {
+    pub outcomes: Vec<EventOutcome>,
+}
+
+impl BatchOutcome {
+    fn count(&self, f: impl Fn(&EventOutcome) -> bool) -> usize {
+        self.outcomes.iter().filter(|o| f(o)).count()
+    }
+    pub fn accepted(&self) -> usize {
+        self.count(|o| *o == EventOutcome::Accepted)
+    }
+    pub fn duplicates(&self) -> usize {
+        self.count(|o| *o == EventOutcome::Duplicate)
+    }
+    pub fn parked(&self) -> usize {
+        self.count(|o| matches!(o, EventOutcome::Parked(_)))
+    }
+}
+
+struct TenantInfo {
+    region: String,
+    timezone: String,
+}
+
+/// Ingests a batch in one transaction. On error nothing was written (retry the batch as is);
+/// on success every event is accepted, a duplicate, or parked.
+pub async fn ingest_batch(pool: &PgPool, events: &[UsageEvent]) -> Result<BatchOutcome> {
+    if events.len() > MAX_BATCH_EVENTS {
+        return Err(MeteringError::BatchTooLarge {
+            len: events.len(),
+            max: MAX_BATCH_EVENTS,
+        });
+    }
+    if events.is_empty() {
+        return Ok(BatchOutcome::default());
+    }
+    let mut conn = pool.acquire().await?;
+    // Partition DDL commits on its own, so the batch transaction never holds its locks.
+    store::ensure_partitions(&mut conn, &months_of(events)).await?;
+    let mut tx = sqlx::Connection::begin(&mut *conn).await?;
+    let outcome = ingest_in_transaction(&mut tx, events).await?;
+    tx.commit().await?;
+    Ok(outcome)
+}
+
+fn months_of(events: &[UsageEvent]) -> Vec<NaiveDate> {
+    let months: BTreeSet<NaiveDate> = events
+        .iter()
+        .map(|e| month_period(chrono_tz::Tz::UTC, e.time).month)
+        .collect();
+    months.into_iter().collect()
+}
+
+/// The write path inside a caller's transaction (the caller commits). Raw-event partitions for
+/// the batch's months must exist; `ingest_batch` sees to that.
+pub async fn ingest_in_transaction(
+    conn: &mut PgConnection,
+    events: &[UsageEvent],
+) -> Result<BatchOutcome> {
+    let mut outcomes = vec![EventOutcome::Duplicate; events.len()];
+    // First copy of each (tenant, id) in the batch; later copies stay Duplicate.
+    let mut first: HashMap<(&str, &str), usize> = HashMap::with_capacity(events.len());
+    for (i, e) in events.iter().enumerate() {
+        first.entry((e.tenant.as_str(), e.id.as_str())).or_insert(i);
+    }
+    let mut candidates: Vec<usize> = first.into_values().collect();
+    // Sorted by key: concurrent batches claim keys in one global order and cannot deadlock.
+    candidates.sort_by_key(|&i| (events[i].tenant.as_str(), events[i].id.as_str()));
+
+    let tenants = load_tenants(conn, events).await?;
+    let meters = load_meters(conn, events).await?;
+    let mut raw = Vec::with_capacity(candidates.len());
+    let mut parked = Vec::new();
+    for &i in &candidates {
+        let e = &events[i];
+        let reason = match (tenants.get(e.tenant.as_str()), meters.get(e.meter.as_str())) {
+            (None, _) => Some((
+                ParkReason::UnknownTenant,
+                format!("tenant `{}` does not exist", e.tenant),
+            )),
+            (_, None) => Some((
+                ParkReason::UnknownMeter,
+                format!("meter `{}` is not in the catalogue", e.meter),
+            )),
+            _ => None,
+        };
+        match reason {
+            Some((code, reason)) => {
+                outcomes[i] = EventOutcome::Parked(code);
+                parked.push(ParkedRow {
+                    tenant: e.tenant.as_str(),
+                    event_id: e.id.as_str(),
+                    reason_code: code.code(),
+                    reason,
+                    event: e.to_json().to_string(),
+                });
+            }
+            None => raw.push(raw_row(i, e, &tenants[e.tenant.as_str()])),
+        }
+    }
+
+    let inserted = if raw.is_empty() {
+        vec![]
+    } else {
+        store::insert_events(conn, &raw).await?
+    };
+    let mut aggs = Aggregates::default();
+    for &i in &inserted {
+        let i = usize::try_from(i).unwrap_or(usize::MAX);
+        let (Some(e), Some(slot)) = (events.get(i), outcomes.get_mut(i)) else {
+            continue;
+        };
+        *slot = EventOutcome::Accepted;
+        let tenant = &tenants[e.tenant.as_str()];
+        aggs.add(&Attributed {
+            event: e,
+            meter: &meters[e.meter.as_str()],
+            region: e
+                .region
+                .as_ref()
+                .map_or(tenant.region.as_str(), |r| r.as_str()),
+            month: month_period(tenant_zone(Some(&tenant.timezone)), e.time),
+            timezone: &tenant.timezone,
+        })?;
+    }
+    store::grow_unique_sets(conn, &mut aggs).await?;
+    store::upsert_rollups(conn, &aggs).await?;
+    store::park(conn, &parked).await?;
+    Ok(BatchOutcome { outcomes })
+}
+
+fn raw_row<'a>(index: usize, e: &'a UsageEvent, tenant: &'a TenantInfo) -> RawRow<'a> {
+    RawRow {
+        index: i32::try_from(index).unwrap_or(i32::MAX),
+        tenant: e.tenant.as_str(),
+        event_id: e.id.as_str(),
+        meter: e.meter.as_str(),
+        subject: &e.subject,
+        quantity: e.quantity.value(),
+        time: e.time,
+        region: e
+            .region
+            .as_ref()
+            .map_or(tenant.region.as_str(), |r| r.as_str()),
+        service: e.service(),
+        properties: serde_json::Value::Object(e.properties.clone()).to_string(),
+        cost_usd: e.cost_usd(),
+    }
+}
+
+async fn load_tenants(
+    conn: &mut PgConnection,
+    events: &[UsageEvent],
+) -> Result<HashMap<String, TenantInfo>> {
+    let ids: BTreeSet<&str> = events.iter().map(|e| e.tenant.as_str()).collect();
+    let ids: Vec<&str> = ids.into_iter().collect();
+    let rows = sqlx::query(
+        "SELECT id, region, timezone FROM tenants WHERE id = ANY($1) AND deleted_at IS NULL",
+    )
+    .bind(ids)
+    .fetch_all(conn)
+    .await?;
+    rows.iter()
+        .map(|r| {
+            let info = TenantInfo {
+                region: r.try_get("region")?,
+                timezone: r.try_get("timezone")?,
+            };
+            Ok((r.try_get("id")?, info))
+        })
+        .collect()
+}
+
+async fn load_meters(
+    conn: &mut PgConnection,
+    events: &[UsageEvent],
+) -> Result<HashMap<String, Meter>> {
+    let codes: BTreeSet<&str> = events.iter().map(|e| e.meter.as_str()).collect();
+    let codes: Vec<String> = codes.into_iter().map(str::to_owned).collect();
+    let meters = meters_by_code(conn, &codes).await?;
+    Ok(meters
+        .into_iter()
+        .map(|m| (m.code.to_string(), m))
+        .collect())
+}
+
+/// A JSON array split into valid events and per-index validation errors (HTTP's first step).
+#[derive(Debug, Default)]
+pub struct ParsedBatch {
+    /// The valid events, in input order.
+    pub events: Vec<UsageEvent>,
+    /// `indices[k]` is the input index of `events[k]`.
+    pub indices: Vec<usize>,
+    /// Input index and reason of every invalid element.
+    pub rejected: Vec<(usize, FieldError)>,
+}
+
+/// Parses every element; one bad element never affects its siblings.
+pub fn parse_batch(values: &[Value], now: DateTime<Utc>) -> ParsedBatch {
+    let mut parsed = ParsedBatch::default();
+    for (i, v) in values.iter().enumerate() {
+        match UsageEvent::parse(v, now) {
+            Ok(e) => {
+                parsed.events.push(e);
+                parsed.indices.push(i);
+            }
+            Err(err) => parsed.rejected.push((i, err)),
+        }
+    }
+    parsed
+}

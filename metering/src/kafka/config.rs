@@ -1,0 +1,89 @@
+//! Consumer configuration: topics, group and the named batch bounds.
+
+use std::time::Duration;
+
+use crate::error::{MeteringError, Result};
+
+/// What `run_consumer` needs. Build with [`ConsumerConfig::new`] or [`ConsumerConfig::from_env`].
+#[derive(Debug, Clone)]
+pub struct ConsumerConfig {
+    /// Kafka bootstrap servers (`KAFKA_BROKERS`).
+    pub brokers: String,
+    /// `KAFKA_USAGE_TOPIC`, default `usage-events`.
+    pub topic: String,
+    /// `KAFKA_DLQ_TOPIC`, default `usage-events-dlq`.
+    pub dlq_topic: String,
+    /// `KAFKA_GROUP`, default `tally-metering`.
+    pub group: String,
+    /// A batch closes at this many messages...
+    pub max_batch_events: usize,
+    /// ...or this many payload bytes...
+    pub max_batch_bytes: usize,
+    /// ...or this long after its first message arrived.
+    pub max_batch_wait: Duration,
+    /// How long a partition revocation waits for in-flight messages to be written and their
+    /// offsets stored before it lets the rebalance proceed.
+    pub rebalance_drain_timeout: Duration,
+    /// Extra librdkafka consumer properties (tests and benchmarks tune fetch sizes here).
+    pub consumer_overrides: Vec<(String, String)>,
+}
+
+impl ConsumerConfig {
+    /// Defaults for everything but the brokers.
+    pub fn new(brokers: impl Into<String>) -> Self {
+        ConsumerConfig {
+            brokers: brokers.into(),
+            topic: "usage-events".into(),
+            dlq_topic: "usage-events-dlq".into(),
+            group: "tally-metering".into(),
+            max_batch_events: 5_000,
+            max_batch_bytes: 8 * 1024 * 1024,
+            max_batch_wait: Duration::from_millis(200),
+            rebalance_drain_timeout: Duration::from_secs(10),
+            consumer_overrides: Vec::new(),
+        }
+    }
+
+    /// From the contract's variables; `Ok(None)` when `KAFKA_BROKERS` is unset or empty.
+    pub fn from_env() -> Result<Option<Self>> {
+        let Some(brokers) = std::env::var("KAFKA_BROKERS")
+            .ok()
+            .filter(|b| !b.trim().is_empty())
+        else {
+            return Ok(None);
+        };
+        let mut c = ConsumerConfig::new(brokers);
+        let var = |name: &str, slot: &mut String| {
+            if let Ok(v) = std::env::var(name) {
+                if !v.is_empty() {
+                    *slot = v;
+                }
+            }
+        };
+        var("KAFKA_USAGE_TOPIC", &mut c.topic);
+        var("KAFKA_DLQ_TOPIC", &mut c.dlq_topic);
+        var("KAFKA_GROUP", &mut c.group);
+        c.validate()?;
+        Ok(Some(c))
+    }
+
+    pub(crate) fn validate(&self) -> Result<()> {
+        if self.max_batch_events == 0 || self.max_batch_events > crate::MAX_BATCH_EVENTS {
+            return Err(MeteringError::Config(format!(
+                "max_batch_events must be between 1 and {}",
+                crate::MAX_BATCH_EVENTS
+            )));
+        }
+        if self.max_batch_bytes == 0 || self.max_batch_wait.is_zero() {
+            return Err(MeteringError::Config(
+                "batch bounds must be positive".into(),
+            ));
+        }
+        if self.topic == self.dlq_topic {
+            return Err(MeteringError::Config(
+                "the DLQ topic must differ from the usage topic".into(),
+            ));
+        }
+        Ok(())
+    }
+}

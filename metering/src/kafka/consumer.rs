@@ -1,0 +1,283 @@
+//! `run_consumer`: read → batch → write (one transaction) → DLQ → store offsets.
+//! Offsets are stored only after the batch's database commit and DLQ deliveries.
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::Utc;
+use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
+use rdkafka::message::Message;
+use rdkafka::{ClientConfig, Offset, TopicPartitionList};
+use sqlx::PgPool;
+use tokio::sync::{mpsc, watch};
+
+use super::config::ConsumerConfig;
+use super::context::{DrainContext, Progress};
+use super::dlq::{self, DeadLetter};
+use crate::error::Result;
+use crate::event::UsageEvent;
+use crate::ingest::ingest_batch;
+
+/// Longest pause between retries of a failed database or DLQ write.
+const MAX_RETRY_BACKOFF: Duration = Duration::from_secs(5);
+
+/// Totals over a consumer's life (returned at shutdown).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ConsumerStats {
+    pub batches: u64,
+    pub messages: u64,
+    pub accepted: u64,
+    pub duplicates: u64,
+    pub parked: u64,
+    pub dead_lettered: u64,
+}
+
+/// A message detached from the consumer, numbered by the reader.
+struct Received {
+    seq: u64,
+    partition: i32,
+    offset: i64,
+    key: Option<Vec<u8>>,
+    payload: Option<Vec<u8>>,
+}
+
+type Kafka = StreamConsumer<DrainContext>;
+
+fn consumer(config: &ConsumerConfig, progress: Arc<Progress>) -> Result<Kafka> {
+    let mut cc = ClientConfig::new();
+    cc.set("bootstrap.servers", &config.brokers)
+        .set("group.id", &config.group)
+        .set("enable.auto.commit", "true")
+        .set("auto.commit.interval.ms", "1000")
+        .set("enable.auto.offset.store", "false")
+        .set("auto.offset.reset", "earliest")
+        .set("enable.partition.eof", "false")
+        .set("session.timeout.ms", "10000");
+    for (k, v) in &config.consumer_overrides {
+        cc.set(k, v);
+    }
+    let context = DrainContext {
+        progress,
+        drain_timeout: config.rebalance_drain_timeout,
+    };
+    let consumer: Kafka = cc.create_with_context(context)?;
+    consumer.subscribe(&[&config.topic])?;
+    Ok(consumer)
+}
+
+/// Consumes `config.topic` into the database until `shutdown` resolves, then commits the
+/// stored offsets and returns the totals. Database and DLQ failures are retried (bounded
+/// backoff) without storing offsets; invalid messages go to the DLQ and never stall it.
+pub async fn run_consumer(
+    config: ConsumerConfig,
+    pool: PgPool,
+    shutdown: impl Future<Output = ()> + Send,
+) -> Result<ConsumerStats> {
+    config.validate()?;
+    let progress = Arc::new(Progress::default());
+    let kafka = Arc::new(consumer(&config, progress.clone())?);
+    let producer = dlq::producer(&config.brokers)?;
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let (tx, mut rx) = mpsc::channel::<Received>(config.max_batch_events);
+    let reader = tokio::spawn(read(kafka.clone(), tx, progress.clone(), stop_rx.clone()));
+    let mut processor = Processor {
+        config: &config,
+        pool,
+        producer,
+        kafka: kafka.clone(),
+        progress,
+        stats: ConsumerStats::default(),
+    };
+    let mut shutdown = std::pin::pin!(futures::FutureExt::fuse(shutdown));
+    let mut stopping = false;
+    let result = loop {
+        let batch = tokio::select! {
+            _ = &mut shutdown => break Ok(()),
+            batch = collect(&mut rx, &config) => batch,
+        };
+        let Some(batch) = batch else { break Ok(()) };
+        let work = processor.process(batch, stop_rx.clone());
+        let mut work = std::pin::pin!(work);
+        // A shutdown during a batch lets it finish, or abandon its retries (offsets unstored).
+        let done = tokio::select! {
+            r = &mut work => r,
+            _ = &mut shutdown => {
+                stopping = true;
+                let _ = stop_tx.send(true);
+                work.await
+            }
+        };
+        if done.is_err() || stopping {
+            break done;
+        }
+    };
+    let _ = stop_tx.send(true);
+    let _ = reader.await;
+    if let Err(e) = kafka.commit_consumer_state(CommitMode::Sync) {
+        tracing::debug!(error = %e, "final commit");
+    }
+    result.map(|()| processor.stats)
+}
+
+/// The reader: receives, detaches and numbers messages. Rebalance callbacks run in here.
+async fn read(
+    kafka: Arc<Kafka>,
+    tx: mpsc::Sender<Received>,
+    progress: Arc<Progress>,
+    mut stop: watch::Receiver<bool>,
+) {
+    let mut seq = 0u64;
+    loop {
+        let msg = tokio::select! {
+            _ = stop.changed() => return,
+            m = kafka.recv() => m,
+        };
+        let msg = match msg {
+            Ok(m) => m,
+            Err(e) => {
+                tracing::warn!(error = %e, "kafka receive error");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
+            }
+        };
+        seq += 1;
+        let received = Received {
+            seq,
+            partition: msg.partition(),
+            offset: msg.offset(),
+            key: msg.key().map(<[u8]>::to_vec),
+            payload: msg.payload().map(<[u8]>::to_vec),
+        };
+        drop(msg);
+        progress.sent(seq);
+        if tx.send(received).await.is_err() {
+            return;
+        }
+    }
+}
+
+/// Collects one batch: waits for a first message, then closes on count, bytes or time.
+async fn collect(
+    rx: &mut mpsc::Receiver<Received>,
+    config: &ConsumerConfig,
+) -> Option<Vec<Received>> {
+    let first = rx.recv().await?;
+    let deadline = tokio::time::Instant::now() + config.max_batch_wait;
+    let mut bytes = first.payload.as_ref().map_or(0, Vec::len);
+    let mut batch = vec![first];
+    while batch.len() < config.max_batch_events && bytes < config.max_batch_bytes {
+        match tokio::time::timeout_at(deadline, rx.recv()).await {
+            Ok(Some(m)) => {
+                bytes += m.payload.as_ref().map_or(0, Vec::len);
+                batch.push(m);
+            }
+            Ok(None) | Err(_) => break,
+        }
+    }
+    Some(batch)
+}
+
+struct Processor<'a> {
+    config: &'a ConsumerConfig,
+    pool: PgPool,
+    producer: rdkafka::producer::FutureProducer,
+    kafka: Arc<Kafka>,
+    progress: Arc<Progress>,
+    stats: ConsumerStats,
+}
+
+impl Processor<'_> {
+    async fn process(&mut self, batch: Vec<Received>, stop: watch::Receiver<bool>) -> Result<()> {
+        let now = Utc::now();
+        let mut events = Vec::with_capacity(batch.len());
+        let mut letters = Vec::new();
+        for m in &batch {
+            let parsed = match &m.payload {
+                None => Err(crate::event::FieldError::new(
+                    "event",
+                    "message has no value",
+                )),
+                Some(p) => UsageEvent::parse_json(p, now),
+            };
+            match parsed {
+                Ok(e) => events.push(e),
+                Err(err) => letters.push(DeadLetter {
+                    key: m.key.clone(),
+                    payload: m.payload.clone(),
+                    reason: err.to_string(),
+                    source: format!("{}/{}/{}", self.config.topic, m.partition, m.offset),
+                }),
+            }
+        }
+        let outcome = retry("database write", stop.clone(), || {
+            ingest_batch(&self.pool, &events)
+        })
+        .await;
+        let Some(outcome) = outcome else {
+            return Ok(());
+        };
+        if !letters.is_empty() {
+            let sent = retry("DLQ delivery", stop, || {
+                dlq::send_all(&self.producer, &self.config.dlq_topic, &letters)
+            })
+            .await;
+            if sent.is_none() {
+                return Ok(());
+            }
+        }
+        self.store_offsets(&batch);
+        self.stats.batches += 1;
+        self.stats.messages += batch.len() as u64;
+        self.stats.accepted += outcome.accepted() as u64;
+        self.stats.duplicates += outcome.duplicates() as u64;
+        self.stats.parked += outcome.parked() as u64;
+        self.stats.dead_lettered += letters.len() as u64;
+        if let Some(last) = batch.last() {
+            self.progress.done(last.seq);
+        }
+        Ok(())
+    }
+
+    fn store_offsets(&self, batch: &[Received]) {
+        let mut next: BTreeMap<i32, i64> = BTreeMap::new();
+        for m in batch {
+            let slot = next.entry(m.partition).or_insert(m.offset + 1);
+            *slot = (*slot).max(m.offset + 1);
+        }
+        let mut tpl = TopicPartitionList::new();
+        for (p, o) in next {
+            if let Err(e) = tpl.add_partition_offset(&self.config.topic, p, Offset::Offset(o)) {
+                tracing::warn!(error = %e, "offset list");
+            }
+        }
+        // Fails for partitions revoked meanwhile: their new owner re-reads (and dedupes) them.
+        if let Err(e) = self.kafka.store_offsets(&tpl) {
+            tracing::warn!(error = %e, "storing offsets");
+        }
+    }
+}
+
+/// Retries `op` with doubling backoff until it succeeds (`Some`) or the consumer stops (`None`).
+async fn retry<T, F, Fut>(what: &str, mut stop: watch::Receiver<bool>, mut op: F) -> Option<T>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T>>,
+{
+    let mut backoff = Duration::from_millis(100);
+    loop {
+        match op().await {
+            Ok(v) => return Some(v),
+            Err(e) => tracing::error!(error = %e, "{what} failed; retrying in {backoff:?}"),
+        }
+        tokio::select! {
+            _ = stop.changed() => return None,
+            _ = tokio::time::sleep(backoff) => {}
+        }
+        if *stop.borrow() {
+            return None;
+        }
+        backoff = (backoff * 2).min(MAX_RETRY_BACKOFF);
+    }
+}

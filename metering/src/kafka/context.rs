@@ -1,0 +1,100 @@
+//! The consumer context: on partition revocation, waits (bounded) until every message already
+//! handed to the processor is written and its offset stored, then commits synchronously.
+
+use std::sync::{Condvar, Mutex};
+use std::time::{Duration, Instant};
+
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance};
+use rdkafka::ClientContext;
+
+/// Sequence numbers shared between the reader (sends) and the processor (done).
+#[derive(Default)]
+pub(crate) struct Progress {
+    state: Mutex<(u64, u64)>,
+    changed: Condvar,
+}
+
+impl Progress {
+    /// The reader handed message number `seq` to the processor.
+    pub fn sent(&self, seq: u64) {
+        if let Ok(mut s) = self.state.lock() {
+            s.0 = seq;
+        }
+    }
+
+    /// The processor finished (written, offsets stored) every message up to `seq`.
+    pub fn done(&self, seq: u64) {
+        if let Ok(mut s) = self.state.lock() {
+            s.1 = seq;
+        }
+        self.changed.notify_all();
+    }
+
+    /// Waits until everything sent is done, at most `timeout`. Returns whether it drained.
+    fn drain(&self, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        let Ok(mut s) = self.state.lock() else {
+            return false;
+        };
+        while s.1 < s.0 {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return false;
+            }
+            s = match self.changed.wait_timeout(s, left) {
+                Ok((guard, _)) => guard,
+                Err(_) => return false,
+            };
+        }
+        true
+    }
+}
+
+pub(crate) struct DrainContext {
+    pub progress: std::sync::Arc<Progress>,
+    pub drain_timeout: Duration,
+}
+
+impl ClientContext for DrainContext {}
+
+impl ConsumerContext for DrainContext {
+    fn pre_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        let Rebalance::Revoke(tpl) = rebalance else {
+            return;
+        };
+        // Runs inside the reader's poll. On a multi-thread runtime, block_in_place lets the
+        // processor keep running on the other workers while this thread waits.
+        let multi = tokio::runtime::Handle::try_current()
+            .map(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread)
+            .unwrap_or(false);
+        let drained = if multi {
+            tokio::task::block_in_place(|| self.progress.drain(self.drain_timeout))
+        } else {
+            self.progress.drain(Duration::ZERO)
+        };
+        if drained {
+            tracing::info!(
+                partitions = tpl.count(),
+                "revoke: in-flight messages drained"
+            );
+        } else {
+            tracing::warn!(
+                partitions = tpl.count(),
+                "revoke: drain deadline passed; the new owner re-reads uncommitted messages (deduplicated)"
+            );
+        }
+        if let Err(e) = consumer.commit_consumer_state(CommitMode::Sync) {
+            tracing::debug!(error = %e, "revoke: nothing to commit");
+        }
+    }
+
+    fn commit_callback(
+        &self,
+        result: rdkafka::error::KafkaResult<()>,
+        _offsets: &rdkafka::TopicPartitionList,
+    ) {
+        if let Err(e) = result {
+            tracing::debug!(error = %e, "offset commit");
+        }
+    }
+}

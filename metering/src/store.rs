@@ -1,0 +1,334 @@
+//! The write path's SQL: claim dedupe keys and insert raw events in one statement, grow
+//! unique_count sets, upsert pre-aggregated rollup rows, park events. Each function is one
+//! round trip with arrays (`UNNEST`); rows arrive sorted, which fixes the lock order.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, NaiveDate, Utc};
+use rust_decimal::Decimal;
+use sqlx::{PgConnection, Row};
+
+use crate::bucket::Granularity;
+use crate::error::Result;
+use crate::rollup::{Aggregates, BucketAgg};
+
+/// A raw event row about to be written, with the region already resolved.
+pub(crate) struct RawRow<'a> {
+    pub index: i32,
+    pub tenant: &'a str,
+    pub event_id: &'a str,
+    pub meter: &'a str,
+    pub subject: &'a str,
+    pub quantity: Decimal,
+    pub time: DateTime<Utc>,
+    pub region: &'a str,
+    pub service: &'a str,
+    pub properties: String,
+    pub cost_usd: Option<Decimal>,
+}
+
+/// Creates the raw-event partitions for these months if missing (a no-op query once they exist).
+pub(crate) async fn ensure_partitions(conn: &mut PgConnection, months: &[NaiveDate]) -> Result<()> {
+    sqlx::query("SELECT metering_ensure_partition(m) FROM UNNEST($1::date[]) AS m")
+        .bind(months)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// Claims `(tenant, id)` and inserts the raw event for every row whose key was free, in one
+/// statement. Returns the input indices that were newly inserted.
+pub(crate) async fn insert_events(
+    conn: &mut PgConnection,
+    rows: &[RawRow<'_>],
+) -> Result<Vec<i32>> {
+    let mut cols = EventColumns::default();
+    for r in rows {
+        cols.push(r);
+    }
+    let inserted = sqlx::query(
+        "WITH input AS (
+             SELECT * FROM UNNEST($1::int4[], $2::text[], $3::text[], $4::text[], $5::text[],
+                                  $6::numeric[], $7::timestamptz[], $8::text[], $9::text[], $10::text[], $11::numeric[])
+                 AS t(idx, tenant_id, event_id, meter, subject, quantity, time, region, service, properties, cost_usd)
+         ), claimed AS (
+             INSERT INTO metering_event_ids (tenant_id, event_id, event_time)
+             SELECT tenant_id, event_id, time FROM input
+             ON CONFLICT DO NOTHING
+             RETURNING tenant_id, event_id
+         ), raw AS (
+             INSERT INTO metering_events (tenant_id, event_id, meter, subject, quantity, time, region, service, properties, cost_usd)
+             SELECT i.tenant_id, i.event_id, i.meter, i.subject, i.quantity, i.time, i.region, i.service,
+                    i.properties::jsonb, i.cost_usd
+             FROM input i JOIN claimed c USING (tenant_id, event_id)
+         )
+         SELECT i.idx FROM input i JOIN claimed c USING (tenant_id, event_id)",
+    )
+    .bind(cols.idx)
+    .bind(cols.tenant)
+    .bind(cols.event_id)
+    .bind(cols.meter)
+    .bind(cols.subject)
+    .bind(cols.quantity)
+    .bind(cols.time)
+    .bind(cols.region)
+    .bind(cols.service)
+    .bind(cols.properties)
+    .bind(cols.cost_usd)
+    .fetch_all(conn)
+    .await?;
+    inserted
+        .iter()
+        .map(|r| r.try_get::<i32, _>(0).map_err(Into::into))
+        .collect()
+}
+
+#[derive(Default)]
+struct EventColumns<'a> {
+    idx: Vec<i32>,
+    tenant: Vec<&'a str>,
+    event_id: Vec<&'a str>,
+    meter: Vec<&'a str>,
+    subject: Vec<&'a str>,
+    quantity: Vec<Decimal>,
+    time: Vec<DateTime<Utc>>,
+    region: Vec<&'a str>,
+    service: Vec<&'a str>,
+    properties: Vec<&'a str>,
+    cost_usd: Vec<Option<Decimal>>,
+}
+
+impl<'a> EventColumns<'a> {
+    fn push(&mut self, r: &'a RawRow<'a>) {
+        self.idx.push(r.index);
+        self.tenant.push(r.tenant);
+        self.event_id.push(r.event_id);
+        self.meter.push(r.meter);
+        self.subject.push(r.subject);
+        self.quantity.push(r.quantity);
+        self.time.push(r.time);
+        self.region.push(r.region);
+        self.service.push(r.service);
+        self.properties.push(&r.properties);
+        self.cost_usd.push(r.cost_usd);
+    }
+}
+
+/// A unique_count bucket as the database returns it: grain, tenant, meter, bucket, dims.
+type SetKey = (
+    String,
+    String,
+    String,
+    DateTime<Utc>,
+    String,
+    String,
+    String,
+);
+
+/// Inserts unique_count set members; adds the number of members new to each bucket's set to
+/// that bucket's aggregate.
+pub(crate) async fn grow_unique_sets(
+    conn: &mut PgConnection,
+    aggs: &mut Aggregates<'_>,
+) -> Result<()> {
+    if aggs.uniques.is_empty() {
+        return Ok(());
+    }
+    let members: Vec<_> = aggs.uniques.iter().cloned().collect();
+    let rows = sqlx::query(
+        "INSERT INTO metering_unique_values (grain, tenant_id, meter, bucket, subject, region, service, value)
+         SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::timestamptz[], $5::text[], $6::text[], $7::text[], $8::text[])
+         ON CONFLICT DO NOTHING
+         RETURNING grain, tenant_id, meter, bucket, subject, region, service",
+    )
+    .bind(members.iter().map(|m| m.grain.code()).collect::<Vec<_>>())
+    .bind(members.iter().map(|m| m.tenant).collect::<Vec<_>>())
+    .bind(members.iter().map(|m| m.meter).collect::<Vec<_>>())
+    .bind(members.iter().map(|m| m.bucket).collect::<Vec<_>>())
+    .bind(members.iter().map(|m| m.subject).collect::<Vec<_>>())
+    .bind(members.iter().map(|m| m.region).collect::<Vec<_>>())
+    .bind(members.iter().map(|m| m.service).collect::<Vec<_>>())
+    .bind(members.iter().map(|m| m.value.as_str()).collect::<Vec<_>>())
+    .fetch_all(&mut *conn)
+    .await?;
+    let mut new_per_bucket: HashMap<SetKey, i64> = HashMap::new();
+    for r in &rows {
+        let key = (
+            r.try_get("grain")?,
+            r.try_get("tenant_id")?,
+            r.try_get("meter")?,
+            r.try_get("bucket")?,
+            r.try_get("subject")?,
+            r.try_get("region")?,
+            r.try_get("service")?,
+        );
+        *new_per_bucket.entry(key).or_default() += 1;
+    }
+    // Map the returned keys back to borrowed members, one per bucket.
+    let mut seen = std::collections::HashSet::new();
+    for m in &members {
+        let key = (
+            m.grain.code().to_owned(),
+            m.tenant.to_owned(),
+            m.meter.to_owned(),
+            m.bucket,
+            m.subject.to_owned(),
+            m.region.to_owned(),
+            m.service.to_owned(),
+        );
+        if let Some(n) = new_per_bucket.get(&key) {
+            if seen.insert(key.clone()) {
+                aggs.add_new_uniques(m, *n)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+const MERGE: &str = "
+    value = CASE r.aggregation
+        WHEN 'max' THEN GREATEST(r.value, EXCLUDED.value)
+        WHEN 'latest' THEN CASE WHEN (EXCLUDED.latest_time, EXCLUDED.latest_id) > (r.latest_time, r.latest_id)
+                                THEN EXCLUDED.value ELSE r.value END
+        ELSE r.value + EXCLUDED.value END,
+    latest_id = CASE WHEN (EXCLUDED.latest_time, EXCLUDED.latest_id) > (r.latest_time, r.latest_id)
+                     THEN EXCLUDED.latest_id ELSE r.latest_id END,
+    latest_time = GREATEST(r.latest_time, EXCLUDED.latest_time),
+    event_count = r.event_count + EXCLUDED.event_count,
+    cost_usd = r.cost_usd + EXCLUDED.cost_usd,
+    updated_at = now()";
+
+#[derive(Default)]
+struct AggColumns<'a> {
+    aggregation: Vec<&'static str>,
+    value: Vec<Decimal>,
+    event_count: Vec<i64>,
+    cost_usd: Vec<Decimal>,
+    latest_time: Vec<DateTime<Utc>>,
+    latest_id: Vec<&'a str>,
+}
+
+impl<'a> AggColumns<'a> {
+    fn push(&mut self, a: &BucketAgg<'a>) {
+        self.aggregation.push(a.aggregation);
+        self.value.push(a.value);
+        self.event_count.push(a.event_count);
+        self.cost_usd.push(a.cost_usd);
+        self.latest_time.push(a.latest_time);
+        self.latest_id.push(a.latest_id);
+    }
+}
+
+/// One upsert per grain table, with one row per bucket key.
+pub(crate) async fn upsert_rollups(conn: &mut PgConnection, aggs: &Aggregates<'_>) -> Result<()> {
+    for grain in Granularity::FIXED {
+        let (mut tenant, mut meter, mut bucket, mut subject, mut region, mut service) =
+            (vec![], vec![], vec![], vec![], vec![], vec![]);
+        let mut cols = AggColumns::default();
+        for (k, a) in aggs.fixed.iter().filter(|(k, _)| k.grain == grain) {
+            tenant.push(k.tenant);
+            meter.push(k.meter);
+            bucket.push(k.bucket);
+            subject.push(k.subject);
+            region.push(k.region);
+            service.push(k.service);
+            cols.push(a);
+        }
+        if tenant.is_empty() {
+            continue;
+        }
+        sqlx::query(&format!(
+            "INSERT INTO {} AS r (tenant_id, meter, bucket, subject, region, service,
+                                  aggregation, value, event_count, cost_usd, latest_time, latest_id)
+             SELECT * FROM UNNEST($1::text[], $2::text[], $3::timestamptz[], $4::text[], $5::text[], $6::text[],
+                                  $7::text[], $8::numeric[], $9::int8[], $10::numeric[], $11::timestamptz[], $12::text[])
+             ON CONFLICT (tenant_id, meter, bucket, subject, region, service) DO UPDATE SET {MERGE}",
+            grain.table()
+        ))
+        .bind(tenant)
+        .bind(meter)
+        .bind(bucket)
+        .bind(subject)
+        .bind(region)
+        .bind(service)
+        .bind(cols.aggregation)
+        .bind(cols.value)
+        .bind(cols.event_count)
+        .bind(cols.cost_usd)
+        .bind(cols.latest_time)
+        .bind(cols.latest_id)
+        .execute(&mut *conn)
+        .await?;
+    }
+    upsert_months(conn, aggs).await
+}
+
+async fn upsert_months(conn: &mut PgConnection, aggs: &Aggregates<'_>) -> Result<()> {
+    if aggs.months.is_empty() {
+        return Ok(());
+    }
+    let (mut tenant, mut meter, mut month, mut start, mut end, mut tz) =
+        (vec![], vec![], vec![], vec![], vec![], vec![]);
+    let mut cols = AggColumns::default();
+    for (k, (period, zone, a)) in &aggs.months {
+        tenant.push(k.tenant);
+        meter.push(k.meter);
+        month.push(k.month);
+        start.push(period.start);
+        end.push(period.end);
+        tz.push(*zone);
+        cols.push(a);
+    }
+    sqlx::query(&format!(
+        "INSERT INTO metering_rollup_month AS r (tenant_id, meter, period_month, bucket, period_end, timezone,
+                                                 aggregation, value, event_count, cost_usd, latest_time, latest_id)
+         SELECT * FROM UNNEST($1::text[], $2::text[], $3::date[], $4::timestamptz[], $5::timestamptz[], $6::text[],
+                              $7::text[], $8::numeric[], $9::int8[], $10::numeric[], $11::timestamptz[], $12::text[])
+         ON CONFLICT (tenant_id, meter, period_month) DO UPDATE SET {MERGE}"
+    ))
+    .bind(tenant)
+    .bind(meter)
+    .bind(month)
+    .bind(start)
+    .bind(end)
+    .bind(tz)
+    .bind(cols.aggregation)
+    .bind(cols.value)
+    .bind(cols.event_count)
+    .bind(cols.cost_usd)
+    .bind(cols.latest_time)
+    .bind(cols.latest_id)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// A valid event the write path could not attribute.
+pub(crate) struct ParkedRow<'a> {
+    pub tenant: &'a str,
+    pub event_id: &'a str,
+    pub reason_code: &'static str,
+    pub reason: String,
+    pub event: String,
+}
+
+/// Keeps parked events with their reason; a re-sent parked event refreshes its reason.
+pub(crate) async fn park(conn: &mut PgConnection, rows: &[ParkedRow<'_>]) -> Result<()> {
+    if rows.is_empty() {
+        return Ok(());
+    }
+    sqlx::query(
+        "INSERT INTO metering_parked (tenant_id, event_id, reason_code, reason, event)
+         SELECT t, i, c, r, e::jsonb FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::text[]) AS u(t, i, c, r, e)
+         ON CONFLICT (tenant_id, event_id) DO UPDATE
+             SET reason_code = EXCLUDED.reason_code, reason = EXCLUDED.reason, event = EXCLUDED.event, parked_at = now()",
+    )
+    .bind(rows.iter().map(|r| r.tenant).collect::<Vec<_>>())
+    .bind(rows.iter().map(|r| r.event_id).collect::<Vec<_>>())
+    .bind(rows.iter().map(|r| r.reason_code).collect::<Vec<_>>())
+    .bind(rows.iter().map(|r| r.reason.as_str()).collect::<Vec<_>>())
+    .bind(rows.iter().map(|r| r.event.as_str()).collect::<Vec<_>>())
+    .execute(conn)
+    .await?;
+    Ok(())
+}
