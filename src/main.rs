@@ -1,1 +1,5 @@
-fn main() {}
+//! The `tally` binary.
+
+fn main() -> std::process::ExitCode {
+    tally::cli::main()
+}

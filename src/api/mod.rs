@@ -1,0 +1,122 @@
+//! The HTTP API: state, router, middleware. Wire types live here; domain crates stay HTTP-free.
+
+pub mod auth;
+pub mod error;
+pub mod extract;
+mod health;
+mod tenants;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::error_handling::HandleErrorLayer;
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
+use axum::middleware::{self, Next};
+use axum::response::Response;
+use axum::routing::{delete, get, post};
+use axum::Router;
+use metrics_exporter_prometheus::PrometheusHandle;
+use sqlx::PgPool;
+use tower::ServiceBuilder;
+
+use error::ApiError;
+
+/// Handlers that take longer than this are cut off (408); nothing a client waits on is unbounded.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Shared by every handler. Cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    pub pool: PgPool,
+    /// SHA-256 of the owner token, compared in constant time.
+    pub owner_token_hash: Arc<[u8]>,
+    pub metrics: Option<PrometheusHandle>,
+}
+
+impl AppState {
+    pub fn new(pool: PgPool, owner_token: &str, metrics: Option<PrometheusHandle>) -> Self {
+        Self {
+            pool,
+            owner_token_hash: crate::apikeys::hash(owner_token).into(),
+            metrics,
+        }
+    }
+}
+
+pub fn router(state: AppState) -> Router {
+    let v1 = Router::new()
+        .route("/tenants", post(tenants::create).get(tenants::list))
+        .route("/tenants/{id}", get(tenants::get))
+        .route("/tenants/{id}/suspend", post(tenants::suspend))
+        .route("/tenants/{id}/resume", post(tenants::resume))
+        .route(
+            "/tenants/{id}/api-keys",
+            post(tenants::create_key).get(tenants::list_keys),
+        )
+        .route(
+            "/tenants/{id}/api-keys/{key_id}",
+            delete(tenants::revoke_key),
+        );
+    Router::new()
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz))
+        .route("/metrics", get(health::metrics))
+        .nest("/v1", v1)
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(DefaultBodyLimit::max(extract::MAX_BODY_BYTES))
+        .layer(
+            ServiceBuilder::new()
+                .layer(HandleErrorLayer::new(|_: tower::BoxError| async {
+                    timed_out()
+                }))
+                .timeout(REQUEST_TIMEOUT),
+        )
+        .layer(middleware::from_fn(record_metrics))
+        .with_state(state)
+}
+
+fn timed_out() -> ApiError {
+    ApiError::new(
+        axum::http::StatusCode::SERVICE_UNAVAILABLE,
+        "timeout",
+        format!(
+            "the request did not finish within {} s",
+            REQUEST_TIMEOUT.as_secs()
+        ),
+    )
+}
+
+async fn not_found() -> ApiError {
+    ApiError::new(
+        axum::http::StatusCode::NOT_FOUND,
+        "route_not_found",
+        "no such route",
+    )
+}
+
+async fn method_not_allowed() -> ApiError {
+    ApiError::new(
+        axum::http::StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        "method not allowed on this route",
+    )
+}
+
+/// Counts and times every request by route template (never by raw path: bounded label sets).
+async fn record_metrics(req: Request, next: Next) -> Response {
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|p| p.as_str().to_string())
+        .unwrap_or_else(|| "unmatched".into());
+    let method = req.method().to_string();
+    let started = Instant::now();
+    let response = next.run(req).await;
+    let status = response.status().as_u16().to_string();
+    let labels = [("method", method), ("route", route), ("status", status)];
+    metrics::counter!("tally_http_requests_total", &labels).increment(1);
+    metrics::histogram!("tally_http_request_duration_seconds", &labels)
+        .record(started.elapsed().as_secs_f64());
+    response
+}

@@ -1,0 +1,207 @@
+//! `/v1/tenants`: create, read, list, suspend/resume and API keys.
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::Json;
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use super::auth::Principal;
+use super::error::{ApiError, ApiResult};
+use super::extract::{ApiJson, ApiQuery};
+use super::AppState;
+use crate::apikeys::{self, KeyError, Scope};
+use crate::tenants::{self, NewTenant, Status, Tenant, TenantError, TenantInput};
+
+/// Largest page of tenants one request returns.
+const MAX_PAGE: i64 = 500;
+
+impl From<TenantError> for ApiError {
+    fn from(e: TenantError) -> Self {
+        match e {
+            TenantError::AlreadyExists(id) => {
+                ApiError::conflict("tenant_exists", format!("tenant '{id}' already exists"))
+                    .with_details(json!({ "id": id }))
+            }
+            TenantError::NotFound(id) => ApiError::not_found("tenant", &id),
+            e @ TenantError::InvalidTransition { .. } => {
+                ApiError::conflict("invalid_transition", e.to_string())
+            }
+            TenantError::Db(e) => e.into(),
+        }
+    }
+}
+
+pub async fn create(
+    State(state): State<AppState>,
+    principal: Principal,
+    ApiJson(input): ApiJson<TenantInput>,
+) -> ApiResult<(StatusCode, Json<Tenant>)> {
+    principal.require_owner(None)?;
+    let new = NewTenant::parse(&input, &crate::catalogue::is_plan)
+        .map_err(|e| ApiError::invalid_field(e.field, e.message))?;
+    let tenant = tenants::create(&state.pool, &new).await?;
+    tracing::info!(tenant = %tenant.id, plan = %tenant.plan, "tenant created");
+    Ok((StatusCode::CREATED, Json(tenant)))
+}
+
+/// The tenant if it exists and the caller may read it; otherwise 404 either way.
+pub async fn load(
+    state: &AppState,
+    principal: &Principal,
+    id: &str,
+    scope: Scope,
+) -> ApiResult<Tenant> {
+    principal.require_tenant(id, scope)?;
+    tenants::get(&state.pool, id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("tenant", id))
+}
+
+pub async fn get(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Tenant>> {
+    Ok(Json(load(&state, &principal, &id, Scope::Read).await?))
+}
+
+#[derive(Deserialize)]
+pub struct ListQuery {
+    after: Option<String>,
+    limit: Option<i64>,
+}
+
+pub async fn list(
+    State(state): State<AppState>,
+    principal: Principal,
+    ApiQuery(q): ApiQuery<ListQuery>,
+) -> ApiResult<Json<Value>> {
+    principal.require_owner(None)?;
+    let limit = q.limit.unwrap_or(100);
+    if !(1..=MAX_PAGE).contains(&limit) {
+        return Err(ApiError::invalid_field(
+            "limit",
+            format!("must be between 1 and {MAX_PAGE}"),
+        ));
+    }
+    let rows = tenants::list(&state.pool, q.after.as_deref(), limit).await?;
+    let next = (rows.len() as i64 == limit)
+        .then(|| rows.last().map(|t| t.id.clone()))
+        .flatten();
+    Ok(Json(json!({ "data": rows, "next_after": next })))
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct ReasonBody {
+    reason: Option<String>,
+}
+
+pub async fn suspend(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<ReasonBody>,
+) -> ApiResult<Json<Tenant>> {
+    principal.require_owner(Some(&id))?;
+    let reason = body
+        .reason
+        .as_deref()
+        .map(str::trim)
+        .filter(|r| !r.is_empty())
+        .unwrap_or("suspended by owner");
+    Ok(Json(
+        tenants::set_status(&state.pool, &id, Status::Suspended, Some(reason)).await?,
+    ))
+}
+
+pub async fn resume(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Tenant>> {
+    principal.require_owner(Some(&id))?;
+    Ok(Json(
+        tenants::set_status(&state.pool, &id, Status::Active, Some("resumed by owner")).await?,
+    ))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KeyInput {
+    name: Option<String>,
+    scopes: Option<Vec<String>>,
+}
+
+pub async fn create_key(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(id): Path<String>,
+    ApiJson(input): ApiJson<KeyInput>,
+) -> ApiResult<(StatusCode, Json<Value>)> {
+    load(&state, &principal, &id, Scope::Admin).await?;
+    let name = input
+        .name
+        .as_deref()
+        .map(str::trim)
+        .filter(|n| !n.is_empty())
+        .unwrap_or("default");
+    if name.chars().count() > 200 {
+        return Err(ApiError::invalid_field(
+            "name",
+            "must be at most 200 characters",
+        ));
+    }
+    let raw = input.scopes.filter(|s| !s.is_empty()).ok_or_else(|| {
+        ApiError::invalid_field(
+            "scopes",
+            "is required: a non-empty list of ingest, read, quota, admin",
+        )
+    })?;
+    let mut scopes = Vec::with_capacity(raw.len());
+    for (i, s) in raw.iter().enumerate() {
+        let scope = Scope::parse(s).ok_or_else(|| {
+            ApiError::invalid_field(
+                &format!("scopes[{i}]"),
+                format!("'{s}' is not one of ingest, read, quota, admin"),
+            )
+        })?;
+        if !scopes.contains(&scope) {
+            scopes.push(scope);
+        }
+    }
+    let key = apikeys::generate();
+    apikeys::insert(&state.pool, &id, name, &scopes, &key)
+        .await
+        .map_err(|e| match e {
+            KeyError::TooMany => ApiError::conflict("too_many_api_keys", e.to_string()),
+            KeyError::Db(e) => e.into(),
+        })?;
+    let scopes: Vec<&str> = scopes.iter().map(|s| s.as_str()).collect();
+    let body = json!({ "id": key.id, "key": key.secret, "prefix": key.prefix, "name": name, "scopes": scopes });
+    Ok((StatusCode::CREATED, Json(body)))
+}
+
+pub async fn list_keys(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Value>> {
+    load(&state, &principal, &id, Scope::Admin).await?;
+    Ok(Json(
+        json!({ "data": apikeys::list(&state.pool, &id).await? }),
+    ))
+}
+
+pub async fn revoke_key(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path((id, key_id)): Path<(String, String)>,
+) -> ApiResult<StatusCode> {
+    load(&state, &principal, &id, Scope::Admin).await?;
+    if !apikeys::revoke(&state.pool, &id, &key_id).await? {
+        return Err(ApiError::not_found("api_key", &key_id));
+    }
+    Ok(StatusCode::NO_CONTENT)
+}

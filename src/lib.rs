@@ -1,0 +1,12 @@
+//! Tally: metering, pricing, a double-entry token ledger, quotas, invoices and Stripe sync,
+//! wired into one binary. This crate is the wiring: CLI, HTTP API, configuration.
+
+pub mod api;
+pub mod apikeys;
+pub mod catalogue;
+pub mod cli;
+pub mod config;
+pub mod db;
+pub mod serve;
+pub mod telemetry;
+pub mod tenants;

@@ -1,0 +1,60 @@
+//! `tally serve`: migrate, then run the HTTP API until SIGINT/SIGTERM, shutting down gracefully.
+
+use std::time::Duration;
+
+use crate::{api, config, db, telemetry};
+
+/// How long in-flight requests get to finish after a shutdown signal.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(20);
+
+pub async fn run() -> anyhow::Result<()> {
+    let db_cfg = config::db(&config::ProcessEnv)?;
+    let cfg = config::serve(&config::ProcessEnv)?;
+    let pool = db::connect(&db_cfg).await?;
+    let caps = db::migrate(&pool).await?;
+    tracing::info!(timescaledb = caps.timescaledb, "migrations applied");
+    if cfg.kafka.is_none() {
+        tracing::info!("KAFKA_BROKERS unset: no Kafka consumer or producer");
+    }
+    let state = api::AppState::new(pool.clone(), &cfg.owner_token, telemetry::metrics_handle());
+    let listener = tokio::net::TcpListener::bind(cfg.listen)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot listen on TALLY_LISTEN={}: {e}", cfg.listen))?;
+    tracing::info!(addr = %cfg.listen, "tally serving");
+    let (stop_tx, mut stop_rx) = tokio::sync::watch::channel(false);
+    let server = axum::serve(listener, api::router(state)).with_graceful_shutdown(async move {
+        shutdown_signal().await;
+        tracing::info!("shutdown signal received; draining requests");
+        let _ = stop_tx.send(true);
+    });
+    let mut server = tokio::spawn(async move { server.await });
+    tokio::select! {
+        joined = &mut server => joined??,
+        // Bound the drain: once the signal arrives, in-flight work gets SHUTDOWN_GRACE.
+        _ = stop_rx.changed() => match tokio::time::timeout(SHUTDOWN_GRACE, server).await {
+            Ok(joined) => joined??,
+            Err(_) => tracing::warn!("requests still running after {SHUTDOWN_GRACE:?}; exiting"),
+        },
+    }
+    pool.close().await;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+}

@@ -1,0 +1,372 @@
+//! Tenants: validated creation, lookup and the lifecycle state machine.
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use sqlx::PgPool;
+
+/// A field that failed validation and why, for a 422 that names it.
+#[derive(Debug, PartialEq, Eq)]
+pub struct FieldError {
+    pub field: &'static str,
+    pub message: String,
+}
+
+fn field_err(field: &'static str, message: impl Into<String>) -> FieldError {
+    FieldError {
+        field,
+        message: message.into(),
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BillingMode {
+    Prepaid,
+    Postpaid,
+}
+
+impl BillingMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BillingMode::Prepaid => "prepaid",
+            BillingMode::Postpaid => "postpaid",
+        }
+    }
+}
+
+/// A tenant id: 1–64 of `a-z 0-9 _ -`, starting with a letter or digit. It appears in URLs,
+/// Kafka keys and ledger account ids, so it is kept plain.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(transparent)]
+pub struct TenantId(String);
+
+impl TenantId {
+    pub fn parse(raw: &str) -> Result<TenantId, FieldError> {
+        let ok_char =
+            |c: char| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-';
+        let first_ok = raw
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit());
+        if raw.is_empty() || raw.len() > 64 || !first_ok || !raw.chars().all(ok_char) {
+            return Err(field_err(
+                "id",
+                "must be 1-64 characters of a-z, 0-9, '_' or '-', starting with a letter or digit",
+            ));
+        }
+        Ok(TenantId(raw.to_string()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// The request to create a tenant, as received; `NewTenant::parse` turns it into a valid one.
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TenantInput {
+    pub id: Option<String>,
+    pub name: Option<String>,
+    pub plan: Option<String>,
+    pub region: Option<String>,
+    pub currency: Option<String>,
+    pub timezone: Option<String>,
+    pub billing_mode: Option<String>,
+}
+
+#[derive(Clone, Debug)]
+pub struct NewTenant {
+    pub id: TenantId,
+    pub name: String,
+    pub plan: String,
+    pub region: String,
+    pub currency: String,
+    pub timezone: chrono_tz::Tz,
+    pub billing_mode: BillingMode,
+}
+
+fn required<'a>(value: &'a Option<String>, field: &'static str) -> Result<&'a str, FieldError> {
+    value
+        .as_deref()
+        .map(str::trim)
+        .filter(|v| !v.is_empty())
+        .ok_or_else(|| field_err(field, "is required"))
+}
+
+impl NewTenant {
+    pub fn parse(
+        input: &TenantInput,
+        plans: &dyn Fn(&str) -> bool,
+    ) -> Result<NewTenant, FieldError> {
+        let id = TenantId::parse(required(&input.id, "id")?)?;
+        let name = required(&input.name, "name")?;
+        if name.chars().count() > 200 {
+            return Err(field_err("name", "must be at most 200 characters"));
+        }
+        let plan = required(&input.plan, "plan")?;
+        if !plans(plan) {
+            return Err(field_err(
+                "plan",
+                format!("'{plan}' is not a plan in the catalogue"),
+            ));
+        }
+        Ok(NewTenant {
+            id,
+            name: name.to_string(),
+            plan: plan.to_string(),
+            region: parse_region(required(&input.region, "region")?)?,
+            currency: parse_currency(required(&input.currency, "currency")?)?,
+            timezone: parse_timezone(required(&input.timezone, "timezone")?)?,
+            billing_mode: match required(&input.billing_mode, "billing_mode")? {
+                "prepaid" => BillingMode::Prepaid,
+                "postpaid" => BillingMode::Postpaid,
+                other => {
+                    return Err(field_err(
+                        "billing_mode",
+                        format!("'{other}' is not one of prepaid, postpaid"),
+                    ))
+                }
+            },
+        })
+    }
+}
+
+/// An ISO 3166-1 alpha-2 country code (upper case), or `EU` for the European Union.
+pub fn parse_region(raw: &str) -> Result<String, FieldError> {
+    let valid = raw == "EU" || (raw.len() == 2 && isocountry::CountryCode::for_alpha2(raw).is_ok());
+    if !valid || raw.chars().any(|c| !c.is_ascii_uppercase()) {
+        return Err(field_err(
+            "region",
+            format!("'{raw}' is not an ISO 3166-1 alpha-2 code such as US, IN or BR"),
+        ));
+    }
+    Ok(raw.to_string())
+}
+
+pub fn parse_currency(raw: &str) -> Result<String, FieldError> {
+    match iso_currency::Currency::from_code(raw) {
+        Some(c) if c.exponent().is_some() => Ok(c.code().to_string()),
+        _ => Err(field_err(
+            "currency",
+            format!("'{raw}' is not an ISO 4217 currency code such as USD, EUR or INR"),
+        )),
+    }
+}
+
+pub fn parse_timezone(raw: &str) -> Result<chrono_tz::Tz, FieldError> {
+    raw.parse().map_err(|_| {
+        field_err(
+            "timezone",
+            format!("'{raw}' is not an IANA time zone such as Europe/Berlin"),
+        )
+    })
+}
+
+/// Where a tenant is in its lifecycle. Transitions are checked by `Status::can_become`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    Active,
+    Suspended,
+    PastDue,
+    Canceled,
+}
+
+impl Status {
+    pub fn parse(s: &str) -> Option<Status> {
+        Some(match s {
+            "active" => Status::Active,
+            "suspended" => Status::Suspended,
+            "past_due" => Status::PastDue,
+            "canceled" => Status::Canceled,
+            _ => return None,
+        })
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Active => "active",
+            Status::Suspended => "suspended",
+            Status::PastDue => "past_due",
+            Status::Canceled => "canceled",
+        }
+    }
+
+    /// Canceled is terminal; every other state may move to any other.
+    pub fn can_become(self, to: Status) -> bool {
+        self != Status::Canceled && self != to
+    }
+}
+
+#[derive(Clone, Debug, Serialize, sqlx::FromRow)]
+pub struct Tenant {
+    pub id: String,
+    pub name: String,
+    pub plan: String,
+    pub region: String,
+    pub currency: String,
+    pub timezone: String,
+    pub billing_mode: String,
+    pub status: String,
+    pub status_reason: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+const TENANT_COLUMNS: &str =
+    "id, name, plan, region, currency, timezone, billing_mode, status, status_reason, created_at, updated_at";
+
+#[derive(Debug, thiserror::Error)]
+pub enum TenantError {
+    #[error("tenant '{0}' already exists")]
+    AlreadyExists(String),
+    #[error("tenant '{0}' does not exist")]
+    NotFound(String),
+    #[error("tenant '{id}' cannot go from {from} to {to}")]
+    InvalidTransition {
+        id: String,
+        from: &'static str,
+        to: &'static str,
+    },
+    #[error(transparent)]
+    Db(#[from] sqlx::Error),
+}
+
+pub async fn create(pool: &PgPool, t: &NewTenant) -> Result<Tenant, TenantError> {
+    let sql = format!(
+        "INSERT INTO tenants (id, name, plan, region, currency, timezone, billing_mode)
+         VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING {TENANT_COLUMNS}"
+    );
+    sqlx::query_as(&sql)
+        .bind(t.id.as_str())
+        .bind(&t.name)
+        .bind(&t.plan)
+        .bind(&t.region)
+        .bind(&t.currency)
+        .bind(t.timezone.name())
+        .bind(t.billing_mode.as_str())
+        .fetch_one(pool)
+        .await
+        .map_err(|e| match &e {
+            sqlx::Error::Database(d) if d.constraint() == Some("tenants_pkey") => {
+                TenantError::AlreadyExists(t.id.as_str().to_string())
+            }
+            _ => TenantError::Db(e),
+        })
+}
+
+/// A tenant that exists and is not soft-deleted.
+pub async fn get(pool: &PgPool, id: &str) -> Result<Option<Tenant>, sqlx::Error> {
+    let sql = format!("SELECT {TENANT_COLUMNS} FROM tenants WHERE id = $1 AND deleted_at IS NULL");
+    sqlx::query_as(&sql).bind(id).fetch_optional(pool).await
+}
+
+/// Tenants in id order, from after `after`, at most `limit`.
+pub async fn list(
+    pool: &PgPool,
+    after: Option<&str>,
+    limit: i64,
+) -> Result<Vec<Tenant>, sqlx::Error> {
+    let sql = format!(
+        "SELECT {TENANT_COLUMNS} FROM tenants WHERE deleted_at IS NULL AND id > $1 ORDER BY id LIMIT $2"
+    );
+    sqlx::query_as(&sql)
+        .bind(after.unwrap_or(""))
+        .bind(limit)
+        .fetch_all(pool)
+        .await
+}
+
+/// Moves a tenant to `to`, logging the change; a no-op if it is already there.
+pub async fn set_status(
+    pool: &PgPool,
+    id: &str,
+    to: Status,
+    reason: Option<&str>,
+) -> Result<Tenant, TenantError> {
+    let mut tx = pool.begin().await?;
+    let current: Option<String> = sqlx::query_scalar(
+        "SELECT status FROM tenants WHERE id = $1 AND deleted_at IS NULL FOR UPDATE",
+    )
+    .bind(id)
+    .fetch_optional(&mut *tx)
+    .await?;
+    let from = current
+        .as_deref()
+        .and_then(Status::parse)
+        .ok_or_else(|| TenantError::NotFound(id.into()))?;
+    if from != to {
+        if !from.can_become(to) {
+            return Err(TenantError::InvalidTransition {
+                id: id.into(),
+                from: from.as_str(),
+                to: to.as_str(),
+            });
+        }
+        sqlx::query(
+            "UPDATE tenants SET status = $2, status_reason = $3, updated_at = now() WHERE id = $1",
+        )
+        .bind(id)
+        .bind(to.as_str())
+        .bind(reason)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query("INSERT INTO tenant_status_changes (tenant_id, from_status, to_status, reason) VALUES ($1, $2, $3, $4)")
+            .bind(id)
+            .bind(from.as_str())
+            .bind(to.as_str())
+            .bind(reason)
+            .execute(&mut *tx)
+            .await?;
+    }
+    let sql = format!("SELECT {TENANT_COLUMNS} FROM tenants WHERE id = $1");
+    let tenant = sqlx::query_as(&sql).bind(id).fetch_one(&mut *tx).await?;
+    tx.commit().await?;
+    Ok(tenant)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn input() -> TenantInput {
+        TenantInput {
+            id: Some("acme".into()),
+            name: Some("Acme".into()),
+            plan: Some("pro".into()),
+            region: Some("IN".into()),
+            currency: Some("INR".into()),
+            timezone: Some("Asia/Kolkata".into()),
+            billing_mode: Some("prepaid".into()),
+        }
+    }
+
+    fn check(edit: impl Fn(&mut TenantInput), field: &str) {
+        let mut i = input();
+        edit(&mut i);
+        let e = NewTenant::parse(&i, &|p| p == "pro").unwrap_err();
+        assert_eq!(e.field, field, "{e:?}");
+    }
+
+    #[test]
+    fn each_invalid_field_is_named() {
+        assert!(NewTenant::parse(&input(), &|p| p == "pro").is_ok());
+        check(|i| i.id = Some("Has Spaces".into()), "id");
+        check(|i| i.id = None, "id");
+        check(|i| i.name = Some(" ".into()), "name");
+        check(|i| i.plan = Some("platinum".into()), "plan");
+        check(|i| i.region = Some("XX".into()), "region");
+        check(|i| i.region = Some("in".into()), "region");
+        check(|i| i.currency = Some("ABC".into()), "currency");
+        check(|i| i.timezone = Some("Mars/Olympus".into()), "timezone");
+        check(|i| i.billing_mode = Some("credit".into()), "billing_mode");
+    }
+
+    #[test]
+    fn canceled_is_terminal() {
+        assert!(Status::Active.can_become(Status::Suspended));
+        assert!(Status::Suspended.can_become(Status::Active));
+        assert!(!Status::Canceled.can_become(Status::Active));
+    }
+}
