@@ -74,9 +74,32 @@ pub(crate) async fn submit(
     Err(LedgerError::Contention(MAX_ATTEMPTS))
 }
 
+/// The future of one attempt of a transaction body.
+pub(crate) type Attempt<'c, T> = std::pin::Pin<Box<dyn std::future::Future<Output = Result<T>> + Send + 'c>>;
+
+/// Runs `body` in a transaction, retrying (up to [`MAX_ATTEMPTS`]) when it loses an id race.
+pub(crate) async fn retrying<T, F>(pool: &PgPool, mut body: F) -> Result<T>
+where
+    F: for<'c> FnMut(&'c mut PgConnection) -> Attempt<'c, T>,
+{
+    for _ in 0..MAX_ATTEMPTS {
+        let mut tx = pool.begin().await?;
+        let value = match body(&mut tx).await {
+            Err(LedgerError::Database(e)) if is_race(&e) => continue,
+            other => other?,
+        };
+        match tx.commit().await {
+            Err(e) if is_race(&e) => continue,
+            other => other?,
+        }
+        return Ok(value);
+    }
+    Err(LedgerError::Contention(MAX_ATTEMPTS))
+}
+
 /// Unique violations (a concurrent batch took the id first), serialization failures and
 /// deadlocks (not expected with sorted locking, retried all the same).
-fn is_race(e: &sqlx::Error) -> bool {
+pub(crate) fn is_race(e: &sqlx::Error) -> bool {
     let code = e.as_database_error().and_then(|d| d.code());
     matches!(code.as_deref(), Some("23505" | "40001" | "40P01"))
 }
@@ -111,7 +134,9 @@ pub(crate) async fn apply_in_tx(
             Op::Reject(_) => {}
         }
     }
+    let t0 = std::time::Instant::now();
     let loaded = store::load_transfers(conn, &ids.into_iter().collect::<Vec<_>>()).await?;
+    let t1 = t0.elapsed();
     let pending_refs: HashSet<&str> = requests
         .iter()
         .filter_map(|r| match &r.op {
@@ -130,8 +155,19 @@ pub(crate) async fn apply_in_tx(
     }
     let account_ids: Vec<&str> = accounts.into_iter().collect();
     let (locked, last_update) = store::lock_accounts(conn, &account_ids).await?;
+    let t2 = t0.elapsed();
     let now = last_update.map_or(now, |t| t.max(now));
     let outcome = Machine::new(now, locked, loaded).run(requests)?;
+    let t3 = t0.elapsed();
     store::write_outcome(conn, &outcome, now).await?;
+    let t4 = t0.elapsed();
+    tracing::debug!(
+        transfers = requests.len(),
+        load_us = t1.as_micros() as u64,
+        locked_us = t2.as_micros() as u64,
+        applied_us = t3.as_micros() as u64,
+        written_us = t4.as_micros() as u64,
+        "ledger batch"
+    );
     Ok(outcome.results)
 }

@@ -19,6 +19,9 @@ pub enum LedgerError {
     /// The tenant's wallet has not been opened.
     #[error("wallet of tenant {0} not found")]
     WalletNotFound(String),
+    /// The wallet operation (usage, hold) named does not exist.
+    #[error("operation {0} not found")]
+    OperationNotFound(String),
     /// A wallet operation would overdraw the wallet; nothing was written.
     #[error("insufficient balance: {available} available, {requested} requested")]
     InsufficientBalance { available: u64, requested: u64 },

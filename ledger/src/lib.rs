@@ -7,12 +7,16 @@ mod account;
 mod amount;
 mod balances;
 mod engine;
+mod entries;
 mod error;
+mod expiry;
 mod ids;
 mod machine;
 mod rules;
 mod store;
 mod transfer;
+mod verify;
+mod wallet;
 
 pub use account::{
     balances_as_of, create_accounts, get_account, Account, AccountFlags, CreateAccountResult,
@@ -24,3 +28,13 @@ pub use engine::{create_transfers, create_transfers_at, MAX_ATTEMPTS};
 pub use error::{LedgerError, Result};
 pub use ids::{AccountId, AssetCode, TenantId, TransferId, MAX_CLIENT_ID_LEN, RESERVED_PREFIX};
 pub use transfer::{NewTransfer, TransferKind, TransferResult, MAX_BATCH};
+pub use verify::{verify, AssetTotals, VerifyReport, Violation, MAX_VIOLATIONS_PER_CHECK};
+pub use entries::{list_entries, Entry, EntryCursor, EntryPage, Side, MAX_ENTRIES_PAGE};
+pub use expiry::{sweep, SweepReport, MAX_SWEEP_ROUNDS};
+pub use machine::Kind as RecordKind;
+pub use wallet::{
+    debit_usage, ensure_system_accounts, grant_tokens, hold, open_wallet, refund_usage, release, settle, top_up,
+    wallet, Grant, Wallet, MAX_LEGS,
+};
+#[cfg(test)]
+mod machine_tests;

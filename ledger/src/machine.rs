@@ -13,18 +13,23 @@ use crate::balances::Balances;
 use crate::ids::{AccountId, AssetCode, TransferId};
 use crate::transfer::{TransferKind, TransferResult};
 
-/// Stored kinds of transfer (the `kind` column).
+/// What a stored transfer did (the `kind` column).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Kind {
+pub enum Kind {
+    /// Single-phase transfer.
     Posted,
+    /// First phase of a two-phase transfer (a hold).
     Pending,
+    /// Posted a pending transfer.
     Post,
+    /// Voided a pending transfer.
     Void,
+    /// Expired a pending transfer (the sweeper).
     Expire,
 }
 
 impl Kind {
-    pub(crate) fn as_str(self) -> &'static str {
+    pub fn as_str(self) -> &'static str {
         match self {
             Kind::Posted => "posted",
             Kind::Pending => "pending",

@@ -1,0 +1,257 @@
+//! Wallet operations: open, top up, grant, debit usage (grants first), refund.
+
+use chrono::{DateTime, Utc};
+use serde_json::json;
+use sqlx::{PgConnection, PgPool};
+
+use super::{
+    grant_account, leg_id, op_metadata, overall, purchased_account, refuse_unless_ok, system_account,
+    view::lock_spendable,
+};
+use crate::account::{insert_accounts, AccountFlags, CreateAccountResult, NewAccount};
+use crate::amount::Amount;
+use crate::engine::{self, Attempt};
+use crate::error::{LedgerError, Result};
+use crate::ids::{AccountId, AssetCode, TenantId, TransferId};
+use crate::machine::{Op, Request};
+use crate::transfer::{TransferKind, TransferResult};
+
+/// Creates the world, expired-grants and revenue accounts of `asset` if missing.
+pub async fn ensure_system_accounts(pool: &PgPool, asset: &AssetCode) -> Result<()> {
+    let specs = ["world", "expired", "revenue"]
+        .iter()
+        .map(|role| Ok((system_spec(system_account(role, asset.as_str())?, None, asset, false), None)))
+        .collect::<Result<Vec<_>>>()?;
+    let mut conn = pool.acquire().await?;
+    let results = insert_accounts(&mut conn, &specs, true).await?;
+    match results.iter().find(|r| !matches!(r, CreateAccountResult::Created | CreateAccountResult::Exists)) {
+        Some(CreateAccountResult::AssetNotFound) => Err(LedgerError::AssetNotFound(asset.to_string())),
+        Some(r) => Err(crate::error::corrupt(format!("system account of {asset}: {}", r.as_str()))),
+        None => Ok(()),
+    }
+}
+
+fn system_spec(id: AccountId, tenant: Option<&TenantId>, asset: &AssetCode, no_overdraft: bool) -> NewAccount {
+    NewAccount {
+        id,
+        tenant: tenant.cloned(),
+        asset: asset.clone(),
+        flags: AccountFlags {
+            debits_must_not_exceed_credits: no_overdraft,
+            credits_must_not_exceed_debits: false,
+        },
+        metadata: None,
+    }
+}
+
+async fn create_wallet_account(pool: &PgPool, t: &TenantId, id: AccountId, expires_at: Option<DateTime<Utc>>) -> Result<()> {
+    let spec = system_spec(id.clone(), Some(t), &AssetCode::token(), true);
+    let mut conn = pool.acquire().await?;
+    match insert_accounts(&mut conn, &[(spec, expires_at)], true).await?.first() {
+        Some(CreateAccountResult::Created | CreateAccountResult::Exists) => Ok(()),
+        Some(CreateAccountResult::ExistsWithDifferentFields) => Err(LedgerError::ExistsWithDifferentFields(id.to_string())),
+        other => Err(crate::error::corrupt(format!("wallet account {id}: {other:?}"))),
+    }
+}
+
+/// Opens the tenant's wallet (idempotent).
+pub async fn open_wallet(pool: &PgPool, tenant: &TenantId) -> Result<()> {
+    ensure_system_accounts(pool, &AssetCode::token()).await?;
+    create_wallet_account(pool, tenant, purchased_account(tenant)?, None).await
+}
+
+/// One posted transfer from `~world:TOKEN`, mapping a missing wallet to `WalletNotFound`.
+async fn mint(
+    pool: &PgPool,
+    tenant: &TenantId,
+    id: TransferId,
+    to: AccountId,
+    amount: Amount,
+    reason: Option<&str>,
+    now: DateTime<Utc>,
+) -> Result<TransferResult> {
+    let request = Request {
+        id,
+        op: Op::Transfer(TransferKind::Posted {
+            debit: system_account("world", "TOKEN")?,
+            credit: to,
+            amount,
+        }),
+        linked: false,
+        metadata: reason.map(|r| json!({ "reason": r })),
+    };
+    let results = engine::submit(pool, std::slice::from_ref(&request), now).await?;
+    match overall(&results) {
+        TransferResult::AccountNotFound => Err(LedgerError::WalletNotFound(tenant.to_string())),
+        r => refuse_unless_ok(r, &request.id),
+    }
+}
+
+/// Adds purchased tokens; idempotent by `id` (a retry answers `Exists`).
+pub async fn top_up(
+    pool: &PgPool,
+    tenant: &TenantId,
+    id: &TransferId,
+    amount: Amount,
+    reason: Option<&str>,
+    now: DateTime<Utc>,
+) -> Result<TransferResult> {
+    let tid = TransferId::system(format!("~topup:{tenant}:{id}"))?;
+    mint(pool, tenant, tid, purchased_account(tenant)?, amount, reason, now).await
+}
+
+/// Grants tokens that expire at `expires_at` (what remains then goes to `~expired:TOKEN`);
+/// idempotent by `grant_id`.
+pub async fn grant_tokens(
+    pool: &PgPool,
+    tenant: &TenantId,
+    grant_id: &TransferId,
+    amount: Amount,
+    expires_at: DateTime<Utc>,
+    reason: Option<&str>,
+    now: DateTime<Utc>,
+) -> Result<TransferResult> {
+    if crate::account::get_account(pool, &purchased_account(tenant)?).await?.is_none() {
+        return Err(LedgerError::WalletNotFound(tenant.to_string()));
+    }
+    let account = grant_account(tenant, grant_id)?;
+    create_wallet_account(pool, tenant, account.clone(), Some(expires_at)).await?;
+    let tid = TransferId::system(format!("~grant:{tenant}:{grant_id}"))?;
+    mint(pool, tenant, tid, account, amount, reason, now).await
+}
+
+/// Debits `amount` for usage `usage_id`: burns unexpired grants earliest expiry first, then
+/// purchased tokens, atomically; `InsufficientBalance` (nothing written) if the wallet's
+/// available balance is short. Idempotent by `usage_id`.
+pub async fn debit_usage(
+    pool: &PgPool,
+    tenant: &TenantId,
+    usage_id: &TransferId,
+    amount: Amount,
+    now: DateTime<Utc>,
+) -> Result<TransferResult> {
+    spend(pool, Spend::Usage, tenant, usage_id, amount, now).await
+}
+
+#[derive(Clone, Copy)]
+pub(crate) enum Spend {
+    Usage,
+    Hold { timeout_s: u32 },
+}
+
+/// Debits (or holds) across the wallet's accounts under their locks, in one transaction.
+pub(crate) async fn spend(
+    pool: &PgPool,
+    how: Spend,
+    tenant: &TenantId,
+    op_id: &TransferId,
+    amount: Amount,
+    now: DateTime<Utc>,
+) -> Result<TransferResult> {
+    if amount.is_zero() {
+        return Err(LedgerError::Invalid {
+            field: "amount",
+            reason: "must not be zero".into(),
+        });
+    }
+    let (t, id) = (tenant.clone(), op_id.clone());
+    engine::retrying(pool, move |conn| -> Attempt<'_, TransferResult> {
+        let (t, id) = (t.clone(), id.clone());
+        Box::pin(async move { spend_tx(conn, how, &t, &id, amount, now).await })
+    })
+    .await
+}
+
+async fn spend_tx(
+    conn: &mut PgConnection,
+    how: Spend,
+    t: &TenantId,
+    id: &TransferId,
+    amount: Amount,
+    now: DateTime<Utc>,
+) -> Result<TransferResult> {
+    let (op, key) = match how {
+        Spend::Usage => ("usage", "usage_id"),
+        Spend::Hold { .. } => ("hold", "hold_id"),
+    };
+    let first = leg_id(op, t, id, 0)?;
+    if let Some(prev) = crate::store::load_transfers(conn, &[first.as_str()]).await?.pop() {
+        let total = prev.metadata.as_ref().and_then(|m| m.get("total")).and_then(|v| v.as_str());
+        return if total == Some(amount.to_string().as_str()) {
+            Ok(TransferResult::Exists)
+        } else {
+            Err(LedgerError::ExistsWithDifferentFields(id.to_string()))
+        };
+    }
+    let revenue = system_account("revenue", "TOKEN")?;
+    let legs = super::view::plan(&lock_spendable(conn, t, now, &revenue).await?, amount)?;
+    let metadata = op_metadata(key, id, amount, legs.len());
+    let requests = legs
+        .iter()
+        .enumerate()
+        .map(|(n, (account, part))| {
+            let (debit, credit, amount) = (account.clone(), revenue.clone(), *part);
+            let kind = match how {
+                Spend::Usage => TransferKind::Posted { debit, credit, amount },
+                Spend::Hold { timeout_s } => TransferKind::Pending {
+                    debit,
+                    credit,
+                    amount,
+                    timeout_s,
+                },
+            };
+            Ok(Request {
+                id: leg_id(op, t, id, n)?,
+                op: Op::Transfer(kind),
+                linked: n + 1 < legs.len(),
+                metadata: Some(metadata.clone()),
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let results = engine::apply_in_tx(conn, &requests, now).await?;
+    refuse_unless_ok(overall(&results), id)
+}
+
+/// Gives back usage `usage_id` (all of it, or `amount`), newest legs first, to the accounts
+/// it was taken from. One refund per usage; a retry answers `Exists`.
+pub async fn refund_usage(
+    pool: &PgPool,
+    tenant: &TenantId,
+    usage_id: &TransferId,
+    amount: Option<Amount>,
+    now: DateTime<Utc>,
+) -> Result<TransferResult> {
+    let (total, legs) = super::holds::load_legs(pool, "usage", tenant, usage_id).await?;
+    let amount = amount.unwrap_or(total);
+    if amount.is_zero() || amount > total {
+        return Err(LedgerError::Invalid {
+            field: "amount",
+            reason: format!("must be between 1 and the usage's {total}"),
+        });
+    }
+    let metadata = op_metadata("usage_id", usage_id, amount, legs.len());
+    let mut remaining = amount;
+    let mut requests = Vec::new();
+    for leg in legs.iter().rev() {
+        let part = remaining.min(leg.amount);
+        if part.is_zero() {
+            break;
+        }
+        remaining = remaining.checked_sub(part).ok_or(LedgerError::Overflow("refund"))?;
+        requests.push(Request {
+            id: leg_id("refund", tenant, usage_id, requests.len())?,
+            op: Op::Transfer(TransferKind::Posted {
+                debit: leg.credit.clone(),
+                credit: leg.debit.clone(),
+                amount: part,
+            }),
+            linked: true,
+            metadata: Some(metadata.clone()),
+        });
+    }
+    if let Some(last) = requests.last_mut() {
+        last.linked = false;
+    }
+    let results = engine::submit(pool, &requests, now).await?;
+    refuse_unless_ok(overall(&results), usage_id)
+}
