@@ -19,6 +19,16 @@ fn request(plan: &str, region: &str, meter: &str, quantity: &str) -> QuoteReques
 }
 
 #[test]
+fn euro_area_countries_price_in_the_eu_region() {
+    let c = catalogue();
+    let region = |code: &str| c.pricing_region(&RegionCode::parse(code).unwrap());
+    assert_eq!(region("FR").unwrap().as_str(), "EU");
+    assert_eq!(region("DE").unwrap().as_str(), "EU");
+    assert_eq!(region("IN").unwrap().as_str(), "IN");
+    assert!(matches!(region("CH"), Err(PricingError::UnknownRegion(_))));
+}
+
+#[test]
 fn refusals() {
     let c = catalogue();
     let err = |r: QuoteRequest| c.quote(&r).unwrap_err();

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use rust_decimal::Decimal;
 
 use super::fields::Entry;
-use super::load::{load_mode, load_pricing};
+use super::load_pricing::{load_mode, load_pricing};
 use super::meter::{resolve_mode, resolve_rate, Meter, MeterPricing};
 use super::plan::{
     Enforcement, Limit, LimitPeriod, ListPrice, Plan, PlanKind, PlanVersion, Resources, SeatTerms,

@@ -3,6 +3,7 @@
 mod fields;
 mod load;
 mod load_plan;
+mod load_pricing;
 pub mod meter;
 pub mod plan;
 mod raw;
@@ -100,6 +101,23 @@ impl Catalogue {
     /// The latest USD→`currency` rate published on or before `date`.
     pub fn fx_rate(&self, currency: Currency, date: NaiveDate) -> Result<&FxRate, PricingError> {
         self.fx.at(currency, date)
+    }
+
+    /// The pricing region for a country: its own entry if the catalogue has one, else `EU`
+    /// for a euro-area country (by ISO 4217 usage), else `UnknownRegion`.
+    pub fn pricing_region(&self, country: &RegionCode) -> Result<RegionCode, PricingError> {
+        if self.regions.contains_key(country) {
+            return Ok(country.clone());
+        }
+        let uses_euro = country
+            .as_str()
+            .parse::<iso_currency::Country>()
+            .is_ok_and(|c| iso_currency::Currency::EUR.used_by().contains(&c));
+        let eu = RegionCode::parse("EU")?;
+        if uses_euro && self.regions.contains_key(&eu) {
+            return Ok(eu);
+        }
+        Err(PricingError::UnknownRegion(country.clone()))
     }
 
     pub fn plans(&self) -> impl Iterator<Item = &Plan> {
