@@ -81,8 +81,8 @@ impl Converter {
             fx_as_of: self.fx.as_of,
             ppp_multiplier: charge.ppp_multiplier,
             floor_applied: charge.floor_applied,
-            real_cost_usd: charge.real_cost_usd,
-            subsidy_usd: charge.subsidy_usd,
+            real_cost_usd: charge.real_cost_usd.normalize(),
+            subsidy_usd: charge.subsidy_usd.map(|s| s.normalize()),
             parts: charge.parts,
         })
     }

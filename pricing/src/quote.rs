@@ -137,7 +137,7 @@ impl Catalogue {
             currency: region.currency,
             amount: sum(breakdown.iter().map(|l| &l.amount), "quote total")?,
             unit_price,
-            real_cost_usd: total_cost,
+            real_cost_usd: total_cost.normalize(),
             mode: mode.kind(),
             breakdown,
             priced_at: at,

@@ -318,7 +318,7 @@ fn breakdown_explains_the_numbers() {
     assert_eq!(line.fx_rate.to_string(), "83.50");
     assert_eq!(line.fx_as_of.to_string(), "2025-12-31");
     assert_eq!(line.amount_usd.to_string(), "4");
-    assert_eq!(q.real_cost_usd.to_string(), "4.0000");
+    assert_eq!(q.real_cost_usd.to_string(), "4");
 
     let q = quote(&c, "pro", "US", "ai_tokens", "25000", "90000", "");
     assert_eq!(q.included_quantity.to_string(), "10000");
@@ -329,7 +329,7 @@ fn breakdown_explains_the_numbers() {
     let q = quote(&c, "free", "US", "ai_tokens", "5000", "", "");
     assert_eq!(
         q.breakdown[0].subsidy_usd.map(|s| s.to_string()),
-        Some("0.0025000".into())
+        Some("0.0025".into())
     );
     let q = quote(&c, "pro", "NG", "ai_tokens", "1000000", "", "");
     assert_eq!(
