@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use crate::catalogue::{self, CatalogueStore};
 use crate::{api, config, db, telemetry};
 
 /// How long in-flight requests get to finish after a shutdown signal.
@@ -13,10 +14,14 @@ pub async fn run() -> anyhow::Result<()> {
     let pool = db::connect(&db_cfg).await?;
     let caps = db::migrate(&pool).await?;
     tracing::info!(timescaledb = caps.timescaledb, "migrations applied");
-    if cfg.kafka.is_none() {
-        tracing::info!("KAFKA_BROKERS unset: no Kafka consumer or producer");
-    }
-    let state = api::AppState::new(pool.clone(), &cfg.owner_token, telemetry::metrics_handle());
+    let catalogue = CatalogueStore::embedded()?;
+    catalogue.refresh(&pool).await?;
+    let state = api::AppState::new(
+        pool.clone(),
+        &cfg.owner_token,
+        telemetry::metrics_handle(),
+        catalogue.clone(),
+    );
     let listener = tokio::net::TcpListener::bind(cfg.listen)
         .await
         .map_err(|e| anyhow::anyhow!("cannot listen on TALLY_LISTEN={}: {e}", cfg.listen))?;
@@ -27,6 +32,12 @@ pub async fn run() -> anyhow::Result<()> {
         tracing::info!("shutdown signal received; draining requests");
         let _ = stop_tx.send(true);
     });
+    tokio::spawn(catalogue::refresh_loop(
+        catalogue,
+        pool.clone(),
+        stop_rx.clone(),
+    ));
+    let consumer = spawn_consumer(&cfg, &pool, stop_rx.clone());
     let mut server = tokio::spawn(async move { server.await });
     tokio::select! {
         joined = &mut server => joined??,
@@ -36,9 +47,44 @@ pub async fn run() -> anyhow::Result<()> {
             Err(_) => tracing::warn!("requests still running after {SHUTDOWN_GRACE:?}; exiting"),
         },
     }
+    if let Some(consumer) = consumer {
+        match tokio::time::timeout(SHUTDOWN_GRACE, consumer).await {
+            Ok(Ok(Ok(stats))) => tracing::info!(?stats, "usage consumer stopped"),
+            Ok(Ok(Err(e))) => tracing::error!(error = %e, "usage consumer failed"),
+            Ok(Err(e)) => tracing::error!(error = %e, "usage consumer panicked"),
+            Err(_) => tracing::warn!("usage consumer did not stop within {SHUTDOWN_GRACE:?}"),
+        }
+    }
     pool.close().await;
     tracing::info!("stopped");
     Ok(())
+}
+
+type ConsumerTask = tokio::task::JoinHandle<metering::Result<metering::kafka::ConsumerStats>>;
+
+/// Starts the usage consumer when KAFKA_BROKERS is set; it stops when `stop` flips.
+fn spawn_consumer(
+    cfg: &config::ServeConfig,
+    pool: &sqlx::PgPool,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) -> Option<ConsumerTask> {
+    let Some(k) = &cfg.kafka else {
+        tracing::info!("KAFKA_BROKERS unset: no Kafka consumer or producer");
+        return None;
+    };
+    let mut c = metering::kafka::ConsumerConfig::new(k.brokers.clone());
+    c.topic = k.usage_topic.clone();
+    c.dlq_topic = k.dlq_topic.clone();
+    c.group = k.group.clone();
+    tracing::info!(brokers = %k.brokers, topic = %c.topic, group = %c.group, "starting the usage consumer");
+    let shutdown = async move {
+        let _ = stop.changed().await;
+    };
+    Some(tokio::spawn(metering::kafka::run_consumer(
+        c,
+        pool.clone(),
+        shutdown,
+    )))
 }
 
 async fn shutdown_signal() {

@@ -2,8 +2,10 @@
 
 pub mod auth;
 pub mod error;
+mod events;
 pub mod extract;
 mod health;
+mod pricing;
 mod tenants;
 
 use std::sync::Arc;
@@ -19,6 +21,7 @@ use metrics_exporter_prometheus::PrometheusHandle;
 use sqlx::PgPool;
 use tower::ServiceBuilder;
 
+use crate::catalogue::CatalogueStore;
 use error::ApiError;
 
 /// Handlers that take longer than this are cut off (408); nothing a client waits on is unbounded.
@@ -31,14 +34,21 @@ pub struct AppState {
     /// SHA-256 of the owner token, compared in constant time.
     pub owner_token_hash: Arc<[u8]>,
     pub metrics: Option<PrometheusHandle>,
+    pub catalogue: CatalogueStore,
 }
 
 impl AppState {
-    pub fn new(pool: PgPool, owner_token: &str, metrics: Option<PrometheusHandle>) -> Self {
+    pub fn new(
+        pool: PgPool,
+        owner_token: &str,
+        metrics: Option<PrometheusHandle>,
+        catalogue: CatalogueStore,
+    ) -> Self {
         Self {
             pool,
             owner_token_hash: crate::apikeys::hash(owner_token).into(),
             metrics,
+            catalogue,
         }
     }
 }
@@ -56,6 +66,13 @@ pub fn router(state: AppState) -> Router {
         .route(
             "/tenants/{id}/api-keys/{key_id}",
             delete(tenants::revoke_key),
+        )
+        .route("/tenants/{id}/usage", get(events::usage))
+        .route("/events", post(events::ingest))
+        .route("/pricing/quote", post(pricing::quote))
+        .route(
+            "/pricing/catalogue",
+            get(pricing::get_catalogue).put(pricing::put_catalogue),
         );
     Router::new()
         .route("/healthz", get(health::healthz))

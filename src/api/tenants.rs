@@ -38,7 +38,8 @@ pub async fn create(
     ApiJson(input): ApiJson<TenantInput>,
 ) -> ApiResult<(StatusCode, Json<Tenant>)> {
     principal.require_owner(None)?;
-    let new = NewTenant::parse(&input, &crate::catalogue::is_plan)
+    let now = chrono::Utc::now();
+    let new = NewTenant::parse(&input, &|p| state.catalogue.is_plan(p, now))
         .map_err(|e| ApiError::invalid_field(e.field, e.message))?;
     let tenant = tenants::create(&state.pool, &new).await?;
     tracing::info!(tenant = %tenant.id, plan = %tenant.plan, "tenant created");

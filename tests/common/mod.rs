@@ -23,7 +23,8 @@ pub struct Resp {
 
 impl App {
     pub fn new(pool: PgPool) -> App {
-        let state = tally::api::AppState::new(pool, OWNER, None);
+        let catalogue = tally::catalogue::CatalogueStore::embedded().unwrap();
+        let state = tally::api::AppState::new(pool, OWNER, None, catalogue);
         App {
             router: tally::api::router(state),
         }

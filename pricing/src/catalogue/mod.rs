@@ -8,6 +8,7 @@ pub mod meter;
 pub mod plan;
 mod raw;
 pub mod region;
+mod successor;
 
 use std::collections::BTreeMap;
 
