@@ -95,7 +95,7 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
         } => not_built("tally stripe reconcile", "Stripe"),
         Command::Ledger {
             command: LedgerCommand::Verify,
-        } => not_built("tally ledger verify", "Ledger"),
+        } => ledger_verify().await,
         Command::Demo => not_built("tally demo", "Metering"),
     }
 }
@@ -113,6 +113,17 @@ async fn migrate() -> anyhow::Result<ExitCode> {
         db::MIGRATOR.iter().count()
     );
     Ok(ExitCode::SUCCESS)
+}
+
+async fn ledger_verify() -> anyhow::Result<ExitCode> {
+    let pool = db::connect(&config::db(&config::ProcessEnv)?).await?;
+    let report = ledger::verify(&pool).await?;
+    println!("{report}");
+    Ok(if report.is_ok() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }
 
 /// A subcommand whose work has not landed yet: say so and fail, never pretend.

@@ -37,6 +37,7 @@ pub async fn run() -> anyhow::Result<()> {
         pool.clone(),
         stop_rx.clone(),
     ));
+    tokio::spawn(sweep_loop(pool.clone(), stop_rx.clone()));
     let consumer = spawn_consumer(&cfg, &pool, stop_rx.clone());
     let mut server = tokio::spawn(async move { server.await });
     tokio::select! {
@@ -58,6 +59,24 @@ pub async fn run() -> anyhow::Result<()> {
     pool.close().await;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// How often expired pending transfers and grants are swept.
+const SWEEP_INTERVAL: Duration = Duration::from_secs(5);
+
+/// Expires timed-out holds and grants. Safe on several instances at once: sweep transfers
+/// have ids derived from what they expire, so a second sweeper gets `exists`.
+async fn sweep_loop(pool: sqlx::PgPool, mut stop: tokio::sync::watch::Receiver<bool>) {
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(SWEEP_INTERVAL) => {}
+            _ = stop.changed() => return,
+        }
+        match ledger::sweep(&pool, chrono::Utc::now()).await {
+            Ok(report) => tracing::debug!(?report, "ledger sweep"),
+            Err(e) => tracing::warn!(error = %e, "ledger sweep failed; retrying next interval"),
+        }
+    }
 }
 
 type ConsumerTask = tokio::task::JoinHandle<metering::Result<metering::kafka::ConsumerStats>>;

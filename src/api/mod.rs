@@ -5,6 +5,7 @@ pub mod error;
 mod events;
 pub mod extract;
 mod health;
+mod ledger;
 mod pricing;
 mod tenants;
 
@@ -68,6 +69,14 @@ pub fn router(state: AppState) -> Router {
             delete(tenants::revoke_key),
         )
         .route("/tenants/{id}/usage", get(events::usage))
+        .route("/tenants/{id}/wallet", get(ledger::wallet))
+        .route("/tenants/{id}/wallet/top-ups", post(ledger::top_up))
+        .route("/ledger/accounts", post(ledger::create_account))
+        .route("/ledger/accounts/{id}", get(ledger::get_account))
+        .route("/ledger/accounts/{id}/entries", get(ledger::entries))
+        .route("/ledger/transfers", post(ledger::create_transfers))
+        .route("/ledger/transfers/{id}/post", post(ledger::post_pending))
+        .route("/ledger/transfers/{id}/void", post(ledger::void_pending))
         .route("/events", post(events::ingest))
         .route("/pricing/quote", post(pricing::quote))
         .route(

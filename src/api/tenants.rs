@@ -42,6 +42,10 @@ pub async fn create(
     let new = NewTenant::parse(&input, &|p| state.catalogue.is_plan(p, now))
         .map_err(|e| ApiError::invalid_field(e.field, e.message))?;
     let tenant = tenants::create(&state.pool, &new).await?;
+    // Every tenant gets its token wallet at once; prepaid usage debits it.
+    let wallet_owner =
+        ledger::TenantId::parse(&tenant.id).map_err(|e| ApiError::internal(anyhow::anyhow!(e)))?;
+    ledger::open_wallet(&state.pool, &wallet_owner).await?;
     tracing::info!(tenant = %tenant.id, plan = %tenant.plan, "tenant created");
     Ok((StatusCode::CREATED, Json(tenant)))
 }
