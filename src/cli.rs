@@ -35,7 +35,14 @@ enum Command {
         command: LedgerCommand,
     },
     /// A realistic month through the whole pipeline, with a summary at the end
-    Demo,
+    Demo {
+        /// Distinct usage events to generate
+        #[arg(long, default_value_t = 60_000)]
+        events: usize,
+        /// Random seed of the workload
+        #[arg(long, default_value_t = 42)]
+        seed: u64,
+    },
 }
 
 #[derive(Subcommand)]
@@ -96,7 +103,9 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
         Command::Ledger {
             command: LedgerCommand::Verify,
         } => ledger_verify().await,
-        Command::Demo => not_built("tally demo", "Metering"),
+        Command::Demo { events, seed } => {
+            crate::demo::run(crate::demo::DemoArgs { events, seed }).await
+        }
     }
 }
 

@@ -7,6 +7,7 @@ pub mod catalogue;
 pub mod cli;
 pub mod config;
 pub mod db;
+pub mod demo;
 pub mod serve;
 pub mod telemetry;
 pub mod tenants;
