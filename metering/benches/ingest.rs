@@ -1,1 +1,338 @@
-fn main() {}
+//! Ingestion benchmark (`cargo bench -p metering --bench ingest`; reads DATABASE_URL and,
+//! optionally, KAFKA_BROKERS). In one run, on the same generated rows:
+//! 1. the ceiling: a plain `COPY` into an unindexed table;
+//! 2. the write path directly, batches of 1,000 (what HTTP does), 1 and 4 concurrent writers;
+//! 3. Kafka → committed rollups, sustained, from a backlog (5,000-event batches);
+//! 4. event-to-queryable latency at a steady produce rate (p50 / p99 over probe events).
+//!
+//! `METERING_BENCH_EVENTS` (default 200,000) sets the row count.
+
+#![allow(clippy::float_arithmetic)] // events/s figures for a report, never quantities
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
+use metering::kafka::{run_consumer, ConsumerConfig};
+use metering::{ingest_batch, UsageEvent};
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
+use rdkafka::ClientConfig;
+use serde_json::json;
+use sqlx::postgres::PgPoolOptions;
+use sqlx::PgPool;
+
+const TENANTS: usize = 50;
+const METERS: [&str; 4] = [
+    "api_calls",
+    "ai_tokens",
+    "gateway_messages",
+    "workflow_runs",
+];
+
+fn payloads(run: &str, n: usize) -> Vec<(String, String)> {
+    let now = Utc::now();
+    (0..n)
+        .map(|i| {
+            let tenant = format!("bench-t{}", i % TENANTS);
+            let time = now - chrono::Duration::seconds(((i * 7919) % 7200) as i64);
+            let v = json!({"id": format!("{run}-{i}"), "tenant": tenant, "meter": METERS[i % 4],
+                "subject": format!("user-{}", (i * 31) % 500), "quantity": format!("{}.{}", i % 1000, i % 97),
+                "time": time.to_rfc3339(), "properties": {"service": format!("svc{}", i % 5)}});
+            (tenant, v.to_string())
+        })
+        .collect()
+}
+
+fn parse_all(p: &[(String, String)]) -> Vec<UsageEvent> {
+    let now = Utc::now();
+    p.iter()
+        .map(|(_, v)| UsageEvent::parse_json(v.as_bytes(), now).unwrap())
+        .collect()
+}
+
+async fn setup() -> (PgPool, String) {
+    let url = std::env::var("DATABASE_URL").expect("DATABASE_URL is required");
+    let admin = PgPool::connect(&url).await.unwrap();
+    let name = format!("metering_bench_{}", uuid::Uuid::new_v4().simple());
+    sqlx::query(&format!("CREATE DATABASE {name}"))
+        .execute(&admin)
+        .await
+        .unwrap();
+    if std::env::var("METERING_BENCH_LOG_STATEMENTS").is_ok() {
+        sqlx::query(&format!(
+            "ALTER DATABASE {name} SET log_min_duration_statement = 0"
+        ))
+        .execute(&admin)
+        .await
+        .unwrap();
+    }
+    let db_url = format!("{}/{name}", url.rsplit_once('/').unwrap().0);
+    let pool = PgPoolOptions::new()
+        .max_connections(8)
+        .connect(&db_url)
+        .await
+        .unwrap();
+    sqlx::migrate!("../migrations").run(&pool).await.unwrap();
+    for i in 0..TENANTS {
+        sqlx::query(
+            "INSERT INTO tenants (id, name, plan, region, currency, timezone, billing_mode)
+             VALUES ($1, $1, 'p', 'IN', 'INR', $2, 'postpaid')",
+        )
+        .bind(format!("bench-t{i}"))
+        .bind(if i % 2 == 0 {
+            "Asia/Kolkata"
+        } else {
+            "America/New_York"
+        })
+        .execute(&pool)
+        .await
+        .unwrap();
+    }
+    (pool, name)
+}
+
+async fn copy_ceiling(pool: &PgPool, events: &[UsageEvent]) -> f64 {
+    sqlx::query(
+        "CREATE TABLE bench_copy (tenant_id text, event_id text, meter text, subject text, quantity numeric,
+         time timestamptz, region text, service text, properties jsonb, cost_usd numeric)",
+    )
+    .execute(pool)
+    .await
+    .unwrap();
+    let mut text = String::with_capacity(events.len() * 200);
+    for e in events {
+        let props = serde_json::Value::Object(e.properties().clone()).to_string();
+        text.push_str(&format!(
+            "{}\t{}\t{}\t{}\t{}\t{}\tIN\t{}\t{}\t\\N\n",
+            e.tenant(),
+            e.id(),
+            e.meter(),
+            e.subject(),
+            e.quantity().value(),
+            e.time().to_rfc3339(),
+            e.service(),
+            props
+        ));
+    }
+    let mut conn = pool.acquire().await.unwrap();
+    let started = Instant::now();
+    let mut copy = conn
+        .copy_in_raw("COPY bench_copy FROM STDIN")
+        .await
+        .unwrap();
+    for chunk in text.as_bytes().chunks(1 << 20) {
+        copy.send(chunk).await.unwrap();
+    }
+    copy.finish().await.unwrap();
+    rate(events.len(), started.elapsed())
+}
+
+fn rate(n: usize, d: Duration) -> f64 {
+    n as f64 / d.as_secs_f64()
+}
+
+async fn write_path(pool: &PgPool, events: Vec<UsageEvent>, writers: usize) -> f64 {
+    let started = Instant::now();
+    let n = events.len();
+    let mut chunks: Vec<Vec<UsageEvent>> =
+        events.chunks(1000).map(<[UsageEvent]>::to_vec).collect();
+    let mut tasks = Vec::new();
+    for w in 0..writers {
+        let mine: Vec<_> = chunks
+            .iter_mut()
+            .enumerate()
+            .filter(|(i, _)| i % writers == w)
+            .map(|(_, c)| std::mem::take(c))
+            .collect();
+        let pool = pool.clone();
+        tasks.push(tokio::spawn(async move {
+            for batch in mine {
+                let out = ingest_batch(&pool, &batch).await.unwrap();
+                assert_eq!(out.accepted(), batch.len());
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    rate(n, started.elapsed())
+}
+
+async fn written(pool: &PgPool) -> i64 {
+    sqlx::query_scalar("SELECT count(*) FROM metering_event_ids")
+        .fetch_one(pool)
+        .await
+        .unwrap()
+}
+
+fn producer(brokers: &str) -> FutureProducer {
+    ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .set("linger.ms", "5")
+        .set("enable.idempotence", "false")
+        .set("queue.buffering.max.messages", "1000000")
+        .create()
+        .unwrap()
+}
+
+async fn kafka(pool: &PgPool, brokers: &str, n: usize) -> (f64, f64, Duration, Duration) {
+    let run = uuid::Uuid::new_v4().simple().to_string();
+    let topic = format!("usage-bench-{run}");
+    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .create()
+        .unwrap();
+    let new = [
+        NewTopic::new(&topic, 3, TopicReplication::Fixed(1)),
+        NewTopic::new("usage-bench-dlq", 1, TopicReplication::Fixed(1)),
+    ];
+    let _ = admin
+        .create_topics(&new, &AdminOptions::new())
+        .await
+        .unwrap();
+    let backlog = payloads(&format!("k{run}"), n);
+    let p = producer(brokers);
+    let started = Instant::now();
+    let sends: Vec<_> = backlog
+        .iter()
+        .map(|(k, v)| {
+            p.send_result(FutureRecord::to(&topic).key(k).payload(v))
+                .unwrap()
+        })
+        .collect();
+    for s in sends {
+        s.await.unwrap().unwrap();
+    }
+    let produce_rate = rate(n, started.elapsed());
+
+    let before = written(pool).await;
+    let mut config = ConsumerConfig::new(brokers);
+    config.topic = topic.clone();
+    config.dlq_topic = "usage-bench-dlq".into();
+    config.group = format!("bench-{run}");
+    config.consumer_overrides = vec![("fetch.max.bytes".into(), "52428800".into())];
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let consumer = tokio::spawn(run_consumer(config, pool.clone(), async {
+        let _ = stopped.await;
+    }));
+    let started = Instant::now();
+    let target = before + n as i64;
+    while written(pool).await < target {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let consume_rate = rate(n, started.elapsed());
+
+    // Steady stream with probes: how long until a produced event is queryable.
+    let (p50, p99) = latency(pool, &p, &topic, &run).await;
+    stop.send(()).unwrap();
+    consumer.await.unwrap().unwrap();
+    (produce_rate, consume_rate, p50, p99)
+}
+
+async fn latency(
+    pool: &PgPool,
+    p: &FutureProducer,
+    topic: &str,
+    run: &str,
+) -> (Duration, Duration) {
+    const RATE_PER_S: usize = 5_000;
+    const SECONDS: usize = 10;
+    let stream = payloads(&format!("l{run}"), RATE_PER_S * SECONDS);
+    let mut sent_at: HashMap<String, Instant> = HashMap::new();
+    let mut seen_at: HashMap<String, Instant> = HashMap::new();
+    let started = Instant::now();
+    for (tick, chunk) in stream.chunks(RATE_PER_S / 10).enumerate() {
+        for (i, (k, v)) in chunk.iter().enumerate() {
+            let mut v: serde_json::Value = serde_json::from_str(v).unwrap();
+            if i == 0 {
+                let probe = format!("probe-{tick}");
+                v["tenant"] = json!("bench-t0");
+                v["subject"] = json!(probe.clone());
+                sent_at.insert(probe, Instant::now());
+            }
+            let _ = p.send_result(FutureRecord::to(topic).key(k).payload(&v.to_string()));
+        }
+        let _ = p.flush(Duration::from_secs(1));
+        poll_probes(pool, &mut seen_at).await;
+        let next = started + Duration::from_millis(100 * (tick as u64 + 1));
+        tokio::time::sleep_until(next.into()).await;
+    }
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while seen_at.len() < sent_at.len() && Instant::now() < deadline {
+        poll_probes(pool, &mut seen_at).await;
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let mut lat: Vec<Duration> = sent_at
+        .iter()
+        .map(|(k, s)| {
+            seen_at
+                .get(k)
+                .map_or(Duration::from_secs(30), |t| t.saturating_duration_since(*s))
+        })
+        .collect();
+    lat.sort();
+    let pick = |q: usize| lat[(lat.len() * q / 100).min(lat.len() - 1)];
+    (pick(50), pick(99))
+}
+
+async fn poll_probes(pool: &PgPool, seen: &mut HashMap<String, Instant>) {
+    let subjects: Vec<String> = sqlx::query_scalar(
+        "SELECT DISTINCT subject FROM metering_rollup_5m WHERE tenant_id = 'bench-t0' AND subject LIKE 'probe-%'",
+    )
+    .fetch_all(pool)
+    .await
+    .unwrap();
+    let now = Instant::now();
+    for s in subjects {
+        seen.entry(s).or_insert(now);
+    }
+}
+
+fn main() {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let n: usize = std::env::var("METERING_BENCH_EVENTS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(200_000);
+        let (pool, name) = setup().await;
+        println!("metering ingest benchmark: {n} events, database {name}");
+        let run = uuid::Uuid::new_v4().simple().to_string();
+        let copy = copy_ceiling(&pool, &parse_all(&payloads(&format!("c{run}"), n))).await;
+        println!("COPY into an unindexed table (ceiling): {copy:.0} events/s");
+        let started = Instant::now();
+        let parsed = parse_all(&payloads(&format!("w{run}"), n));
+        println!("parse: {:.0} events/s", rate(n, started.elapsed()));
+        let w1 = write_path(&pool, parsed, 1).await;
+        println!(
+            "write path, batches of 1,000, 1 writer: {w1:.0} events/s ({:.0} % of COPY)",
+            100.0 * w1 / copy
+        );
+        let w4 = write_path(&pool, parse_all(&payloads(&format!("x{run}"), n)), 4).await;
+        println!(
+            "write path, batches of 1,000, 4 writers: {w4:.0} events/s ({:.0} % of COPY)",
+            100.0 * w4 / copy
+        );
+        match std::env::var("KAFKA_BROKERS")
+            .ok()
+            .filter(|b| !b.is_empty())
+        {
+            None => println!("Kafka: skipped (KAFKA_BROKERS unset)"),
+            Some(brokers) => {
+                let (produce, consume, p50, p99) = kafka(&pool, &brokers, n).await;
+                println!("Kafka produce (backlog): {produce:.0} events/s");
+                println!(
+                    "Kafka → committed rollups: {consume:.0} events/s ({:.0} % of COPY)",
+                    100.0 * consume / copy
+                );
+                println!("event-to-queryable at 5,000 events/s: p50 {p50:?}, p99 {p99:?}");
+            }
+        }
+    });
+}

@@ -4,7 +4,7 @@
 use std::fmt;
 use std::str::FromStr;
 
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Duration, SubsecRound, Utc};
 use rust_decimal::Decimal;
 use serde_json::{Map, Value};
 
@@ -225,7 +225,10 @@ fn parse_time(value: &Value, now: DateTime<Utc>) -> Result<DateTime<Utc>, FieldE
     let raw = string(value, "time")?;
     let time = DateTime::parse_from_rfc3339(raw)
         .map_err(|e| FieldError::new("time", format!("is not RFC 3339: {e}")))?
-        .with_timezone(&Utc);
+        .with_timezone(&Utc)
+        // PostgreSQL keeps microseconds; comparing at the stored precision everywhere keeps
+        // `latest` identical whether two events meet in one batch or in the database.
+        .trunc_subsecs(6);
     if time < now - Duration::days(MAX_EVENT_AGE_DAYS) {
         return Err(FieldError::new(
             "time",

@@ -193,7 +193,7 @@ fn raw_row<'a>(index: usize, e: &'a UsageEvent, tenant: &'a TenantInfo) -> RawRo
             .as_ref()
             .map_or(tenant.region.as_str(), |r| r.as_str()),
         service: e.service(),
-        properties: serde_json::Value::Object(e.properties.clone()).to_string(),
+        properties: serde_json::to_string(&e.properties).unwrap_or_else(|_| "{}".into()),
         cost_usd: e.cost_usd(),
     }
 }

@@ -11,6 +11,7 @@ pub mod event;
 mod ingest;
 pub mod kafka;
 mod meter;
+mod parked;
 mod query;
 mod rollup;
 mod store;
@@ -23,4 +24,5 @@ pub use ingest::{
     ParsedBatch, MAX_BATCH_EVENTS,
 };
 pub use meter::{get_meter, list_meters, upsert_meter, Aggregation, Meter};
+pub use parked::{maintain, replay_parked, ReplayOutcome, MAX_REPLAY_EVENTS};
 pub use query::{usage, GroupKey, UsageQuery, UsageRow, MAX_QUERY_BUCKETS};

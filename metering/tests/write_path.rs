@@ -459,3 +459,44 @@ async fn meter_aggregation_never_changes(pool: PgPool) {
         assert!(codes.iter().any(|c| c == seeded), "{seeded}");
     }
 }
+
+#[sqlx::test(migrations = "../migrations")]
+async fn parked_events_replay_once_their_tenant_exists(pool: PgPool) {
+    let events = [
+        event(
+            "g1",
+            "ghost",
+            "api_calls",
+            "4",
+            "2026-11-21T10:00:00Z",
+            json!({}),
+        ),
+        event(
+            "g2",
+            "ghost",
+            "api_calls",
+            "6",
+            "2026-11-21T10:00:00Z",
+            json!({}),
+        ),
+    ];
+    ingest_batch(&pool, &events).await.unwrap();
+    let still = metering::replay_parked(&pool, now(), 100).await.unwrap();
+    assert_eq!(still.outcome.parked(), 2, "the tenant is still unknown");
+    tenant(&pool, "ghost", "US", "UTC").await;
+    let replay = metering::replay_parked(&pool, now(), 100).await.unwrap();
+    assert_eq!((replay.outcome.accepted(), replay.expired), (2, 0));
+    let left: i64 = sqlx::query_scalar("SELECT count(*) FROM metering_parked")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(left, 0);
+    let again = ingest_batch(&pool, &events).await.unwrap();
+    assert_eq!(again.duplicates(), 2);
+    let mut q = query("api_calls", Granularity::Day, &[]);
+    q.tenant = TenantId::parse("ghost").unwrap();
+    assert_eq!(
+        values(&pool, &q).await,
+        [("2026-11-21T00:00:00+00:00".into(), "10".into())]
+    );
+}

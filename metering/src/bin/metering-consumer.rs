@@ -1,6 +1,7 @@
 //! A standalone usage-events consumer (`DATABASE_URL`, `KAFKA_BROKERS`, `KAFKA_USAGE_TOPIC`,
 //! `KAFKA_DLQ_TOPIC`, `KAFKA_GROUP`): the process the end-to-end test kills and restarts, and
-//! what the benchmark drives. `tally serve` runs the same `run_consumer` in-process.
+//! what the benchmark drives. `METERING_MAX_BATCH_EVENTS` / `METERING_MAX_BATCH_WAIT_MS` override
+//! the batch bounds. `tally serve` runs the same `run_consumer` in-process.
 
 use std::time::Duration;
 
@@ -13,11 +14,18 @@ async fn main() {
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
         )
         .init();
-    let config = match ConsumerConfig::from_env() {
+    let mut config = match ConsumerConfig::from_env() {
         Ok(Some(c)) => c,
         Ok(None) => fail("KAFKA_BROKERS is not set"),
         Err(e) => fail(&e.to_string()),
     };
+    // Batch bounds for tests and benchmarks; the defaults are the production ones.
+    if let Some(n) = env_number("METERING_MAX_BATCH_EVENTS") {
+        config.max_batch_events = usize::try_from(n).unwrap_or(config.max_batch_events);
+    }
+    if let Some(ms) = env_number("METERING_MAX_BATCH_WAIT_MS") {
+        config.max_batch_wait = Duration::from_millis(ms);
+    }
     let url = std::env::var("DATABASE_URL").unwrap_or_else(|_| fail("DATABASE_URL is not set"));
     let pool = sqlx::postgres::PgPoolOptions::new()
         .max_connections(4)
@@ -37,6 +45,14 @@ async fn main() {
         Ok(stats) => println!("metering-consumer stopped: {stats:?}"),
         Err(e) => fail(&e.to_string()),
     }
+}
+
+fn env_number(name: &str) -> Option<u64> {
+    let raw = std::env::var(name).ok()?;
+    Some(
+        raw.parse()
+            .unwrap_or_else(|_| fail(&format!("{name} must be a number"))),
+    )
 }
 
 fn fail(message: &str) -> ! {
