@@ -32,6 +32,30 @@ pub enum MeteringError {
 }
 
 impl MeteringError {
+    /// Whether retrying the same work later can succeed (connection trouble, deadlock or
+    /// serialization failure, server shutting down) as opposed to a failure of this input.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            MeteringError::Database(e) => match e {
+                sqlx::Error::Io(_)
+                | sqlx::Error::Tls(_)
+                | sqlx::Error::Protocol(_)
+                | sqlx::Error::PoolTimedOut
+                | sqlx::Error::PoolClosed
+                | sqlx::Error::WorkerCrashed => true,
+                sqlx::Error::Database(db) => {
+                    let code = db.code().unwrap_or_default();
+                    ["08", "40", "53", "57", "58"]
+                        .iter()
+                        .any(|class| code.starts_with(class))
+                }
+                _ => false,
+            },
+            MeteringError::Kafka(_) => true,
+            _ => false,
+        }
+    }
+
     pub(crate) fn invalid(field: &str, message: impl Into<String>) -> Self {
         MeteringError::Invalid(FieldError::new(field, message))
     }

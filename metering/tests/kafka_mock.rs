@@ -69,7 +69,21 @@ async fn consumer_writes_batches_dead_letters_poison_and_commits() {
             produce(&producer, "usage", "acme", negative.to_string().as_bytes()).await;
         }
     }
-    let produced = 300 + 30 + 12;
+    // Two events whose sum overflows a Decimal in one batch: the batch is retried event by
+    // event and both are counted; the stream does not stall.
+    tenant(&pool, "huge", "US", "UTC").await;
+    for i in 0..2 {
+        let big = event_json(
+            &format!("big{i}"),
+            "huge",
+            "api_calls",
+            "50000000000000000000000000000",
+            &recent,
+            json!({}),
+        );
+        produce(&producer, "usage", "huge", big.to_string().as_bytes()).await;
+    }
+    let produced = 300 + 30 + 12 + 2;
 
     let mut config = ConsumerConfig::new(brokers.clone());
     config.topic = "usage".into();
@@ -89,7 +103,7 @@ async fn consumer_writes_batches_dead_letters_poison_and_commits() {
                 .fetch_one(&p)
                 .await
                 .unwrap();
-            n == 300
+            n == 302
         }
     })
     .await;
@@ -100,11 +114,11 @@ async fn consumer_writes_batches_dead_letters_poison_and_commits() {
     assert_eq!(stats.messages, produced);
     assert_eq!(
         (stats.accepted, stats.duplicates, stats.dead_lettered),
-        (300, 30, 12)
+        (302, 30, 12)
     );
 
     let total: rust_decimal::Decimal =
-        sqlx::query_scalar("SELECT sum(value) FROM metering_rollup_1d")
+        sqlx::query_scalar("SELECT sum(value) FROM metering_rollup_1d WHERE tenant_id = 'acme'")
             .fetch_one(&pool)
             .await
             .unwrap();

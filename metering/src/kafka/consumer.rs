@@ -192,6 +192,7 @@ impl Processor<'_> {
     async fn process(&mut self, batch: Vec<Received>, stop: watch::Receiver<bool>) -> Result<()> {
         let now = Utc::now();
         let mut events = Vec::with_capacity(batch.len());
+        let mut origins = Vec::with_capacity(batch.len());
         let mut letters = Vec::new();
         for m in &batch {
             let parsed = match &m.payload {
@@ -202,7 +203,10 @@ impl Processor<'_> {
                 Some(p) => UsageEvent::parse_json(p, now),
             };
             match parsed {
-                Ok(e) => events.push(e),
+                Ok(e) => {
+                    events.push(e);
+                    origins.push(m);
+                }
                 Err(err) => letters.push(DeadLetter {
                     key: m.key.clone(),
                     payload: m.payload.clone(),
@@ -211,11 +215,10 @@ impl Processor<'_> {
                 }),
             }
         }
-        let outcome = retry("database write", stop.clone(), || {
-            ingest_batch(&self.pool, &events)
-        })
-        .await;
-        let Some(outcome) = outcome else {
+        let Some(outcome) = self
+            .write(&events, &origins, &mut letters, stop.clone())
+            .await
+        else {
             return Ok(());
         };
         if !letters.is_empty() {
@@ -223,8 +226,11 @@ impl Processor<'_> {
                 dlq::send_all(&self.producer, &self.config.dlq_topic, &letters)
             })
             .await;
-            if sent.is_none() {
-                return Ok(());
+            // Kafka errors are transient: dead letters are retried until delivered.
+            match sent {
+                None => return Ok(()),
+                Some(Err(e)) => return Err(e),
+                Some(Ok(())) => {}
             }
         }
         self.store_offsets(&batch);
@@ -238,6 +244,45 @@ impl Processor<'_> {
             self.progress.done(last.seq);
         }
         Ok(())
+    }
+
+    /// Writes the batch, retrying transient failures. A batch that fails for a reason of its
+    /// own (say, a decimal overflow) is written event by event, and the events that still
+    /// fail become dead letters: one bad event never stalls the partition.
+    async fn write(
+        &self,
+        events: &[UsageEvent],
+        origins: &[&Received],
+        letters: &mut Vec<DeadLetter>,
+        stop: watch::Receiver<bool>,
+    ) -> Option<crate::ingest::BatchOutcome> {
+        match retry("database write", stop.clone(), || {
+            ingest_batch(&self.pool, events)
+        })
+        .await?
+        {
+            Ok(outcome) => return Some(outcome),
+            Err(e) => tracing::warn!(error = %e, "batch failed; writing its events one by one"),
+        }
+        let mut outcome = crate::ingest::BatchOutcome::default();
+        for (e, m) in events.iter().zip(origins) {
+            match retry("database write", stop.clone(), || {
+                ingest_batch(&self.pool, std::slice::from_ref(e))
+            })
+            .await?
+            {
+                Ok(one) => outcome.outcomes.extend(one.outcomes),
+                Err(err) => {
+                    letters.push(DeadLetter {
+                        key: m.key.clone(),
+                        payload: m.payload.clone(),
+                        reason: format!("not written: {err}"),
+                        source: format!("{}/{}/{}", self.config.topic, m.partition, m.offset),
+                    });
+                }
+            }
+        }
+        Some(outcome)
     }
 
     fn store_offsets(&self, batch: &[Received]) {
@@ -259,8 +304,13 @@ impl Processor<'_> {
     }
 }
 
-/// Retries `op` with doubling backoff until it succeeds (`Some`) or the consumer stops (`None`).
-async fn retry<T, F, Fut>(what: &str, mut stop: watch::Receiver<bool>, mut op: F) -> Option<T>
+/// Retries `op` with doubling backoff while it fails transiently. `None`: the consumer is
+/// stopping; `Some(Err)`: a failure retrying cannot fix.
+async fn retry<T, F, Fut>(
+    what: &str,
+    mut stop: watch::Receiver<bool>,
+    mut op: F,
+) -> Option<Result<T>>
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<T>>,
@@ -268,7 +318,8 @@ where
     let mut backoff = Duration::from_millis(100);
     loop {
         match op().await {
-            Ok(v) => return Some(v),
+            Ok(v) => return Some(Ok(v)),
+            Err(e) if !e.is_transient() => return Some(Err(e)),
             Err(e) => tracing::error!(error = %e, "{what} failed; retrying in {backoff:?}"),
         }
         tokio::select! {
