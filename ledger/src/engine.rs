@@ -1,10 +1,12 @@
-//! The fast path: one batch = one transaction with five round trips, whatever its size.
+//! The fast path: one batch = one transaction with a fixed number of round trips.
 //!
-//! (1) read the batch's transfer ids and referenced pending transfers, (2) lock every account
-//! touched in sorted id order, (3) run the pure state machine, (4) write transfers, entries
-//! and counters in one statement of bulk `UNNEST`s, commit. A hot account costs one row lock
-//! per batch. A unique violation means a concurrent batch won a race on a new id or a pending
-//! resolution: the batch is retried, and the retry sees `exists` or `already_posted`.
+//! (0) only if the batch posts or voids: read the pending transfers it names, for their
+//! accounts; (1) lock every account touched in sorted id order; (2) read the batch's ids and
+//! the pending transfers named, under the locks; (3) run the pure state machine; (4) write
+//! transfers, entries and counters in one statement of bulk `UNNEST`s; commit. A hot account
+//! costs one row lock per batch. Reading after locking means a concurrent batch with the same
+//! transfer (same accounts) is seen as `exists`; a unique violation is left only for the same
+//! id with different accounts, and the batch is then retried.
 
 use std::collections::{BTreeSet, HashSet};
 
@@ -17,7 +19,7 @@ use crate::store;
 use crate::transfer::{NewTransfer, TransferKind, TransferResult, MAX_BATCH};
 
 /// Attempts of one batch racing concurrent batches on the same new ids.
-pub const MAX_ATTEMPTS: u32 = 3;
+pub const MAX_ATTEMPTS: u32 = 5;
 
 /// Applies up to [`MAX_BATCH`] transfers atomically per linked chain, in request order, at
 /// the current time. Results come back in request order.
@@ -62,7 +64,7 @@ pub(crate) async fn submit(
     for _ in 0..MAX_ATTEMPTS {
         let mut tx = pool.begin().await?;
         let results = match apply_in_tx(&mut tx, requests, now).await {
-            Err(LedgerError::Database(e)) if is_race(&e) => continue,
+            Err(e) if is_retryable(&e) => continue,
             other => other?,
         };
         match tx.commit().await {
@@ -75,7 +77,8 @@ pub(crate) async fn submit(
 }
 
 /// The future of one attempt of a transaction body.
-pub(crate) type Attempt<'c, T> = std::pin::Pin<Box<dyn std::future::Future<Output = Result<T>> + Send + 'c>>;
+pub(crate) type Attempt<'c, T> =
+    std::pin::Pin<Box<dyn std::future::Future<Output = Result<T>> + Send + 'c>>;
 
 /// Runs `body` in a transaction, retrying (up to [`MAX_ATTEMPTS`]) when it loses an id race.
 pub(crate) async fn retrying<T, F>(pool: &PgPool, mut body: F) -> Result<T>
@@ -85,7 +88,7 @@ where
     for _ in 0..MAX_ATTEMPTS {
         let mut tx = pool.begin().await?;
         let value = match body(&mut tx).await {
-            Err(LedgerError::Database(e)) if is_race(&e) => continue,
+            Err(e) if is_retryable(&e) => continue,
             other => other?,
         };
         match tx.commit().await {
@@ -95,6 +98,14 @@ where
         return Ok(value);
     }
     Err(LedgerError::Contention(MAX_ATTEMPTS))
+}
+
+fn is_retryable(e: &LedgerError) -> bool {
+    match e {
+        LedgerError::Database(e) => is_race(e),
+        LedgerError::Contention(_) => true,
+        _ => false,
+    }
 }
 
 /// Unique violations (a concurrent batch took the id first), serialization failures and
@@ -116,7 +127,9 @@ pub(crate) async fn apply_in_tx(
             max: MAX_BATCH,
         });
     }
+    let t0 = std::time::Instant::now();
     let mut ids: HashSet<&str> = HashSet::with_capacity(requests.len());
+    let mut pending_refs: HashSet<&str> = HashSet::new();
     let mut accounts: BTreeSet<&str> = BTreeSet::new();
     for r in requests {
         ids.insert(r.id.as_str());
@@ -130,32 +143,38 @@ pub(crate) async fn apply_in_tx(
             | Op::Transfer(TransferKind::VoidPending { pending_id })
             | Op::Expire { pending_id } => {
                 ids.insert(pending_id.as_str());
+                pending_refs.insert(pending_id.as_str());
             }
             Op::Reject(_) => {}
         }
     }
-    let t0 = std::time::Instant::now();
-    let loaded = store::load_transfers(conn, &ids.into_iter().collect::<Vec<_>>()).await?;
-    let t1 = t0.elapsed();
-    let pending_refs: HashSet<&str> = requests
-        .iter()
-        .filter_map(|r| match &r.op {
-            Op::Transfer(TransferKind::PostPending { pending_id, .. })
-            | Op::Transfer(TransferKind::VoidPending { pending_id })
-            | Op::Expire { pending_id } => Some(pending_id.as_str()),
-            _ => None,
-        })
-        .collect();
-    for t in loaded
-        .iter()
-        .filter(|t| pending_refs.contains(t.id.as_str()))
-    {
+    // Posts and voids lock the accounts of the pending transfer they name (transfers are
+    // immutable, so reading it before the locks is safe).
+    let referenced = if pending_refs.is_empty() {
+        Vec::new()
+    } else {
+        store::load_transfers(conn, &pending_refs.iter().copied().collect::<Vec<_>>()).await?
+    };
+    for t in &referenced {
         accounts.insert(t.debit.as_str());
         accounts.insert(t.credit.as_str());
     }
     let account_ids: Vec<&str> = accounts.into_iter().collect();
     let (locked, last_update) = store::lock_accounts(conn, &account_ids).await?;
+    let t1 = t0.elapsed();
+    // Read under the locks: a concurrent batch creating the same id (same fields, so the
+    // same accounts) or resolving the same pending transfer has committed by now.
+    let loaded = store::load_transfers(conn, &ids.into_iter().collect::<Vec<_>>()).await?;
     let t2 = t0.elapsed();
+    let unlocked = loaded.iter().any(|t| {
+        pending_refs.contains(t.id.as_str())
+            && !(account_ids.binary_search(&t.debit.as_str()).is_ok()
+                && account_ids.binary_search(&t.credit.as_str()).is_ok())
+    });
+    if unlocked {
+        // A pending transfer named by this batch appeared after the first read: start over.
+        return Err(LedgerError::Contention(0));
+    }
     let now = last_update.map_or(now, |t| t.max(now));
     let outcome = Machine::new(now, locked, loaded).run(requests)?;
     let t3 = t0.elapsed();
@@ -163,8 +182,8 @@ pub(crate) async fn apply_in_tx(
     let t4 = t0.elapsed();
     tracing::debug!(
         transfers = requests.len(),
-        load_us = t1.as_micros() as u64,
-        locked_us = t2.as_micros() as u64,
+        locked_us = t1.as_micros() as u64,
+        loaded_us = t2.as_micros() as u64,
         applied_us = t3.as_micros() as u64,
         written_us = t4.as_micros() as u64,
         "ledger batch"

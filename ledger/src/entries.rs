@@ -76,10 +76,11 @@ pub async fn list_entries(
     limit: u32,
 ) -> Result<Option<EntryPage>> {
     let limit = limit.clamp(1, MAX_ENTRIES_PAGE);
-    let exists: Option<i64> = sqlx::query_scalar("SELECT last_seq FROM ledger_accounts WHERE id = $1")
-        .bind(account.as_str())
-        .fetch_optional(pool)
-        .await?;
+    let exists: Option<i64> =
+        sqlx::query_scalar("SELECT last_seq FROM ledger_accounts WHERE id = $1")
+            .bind(account.as_str())
+            .fetch_optional(pool)
+            .await?;
     if exists.is_none() {
         return Ok(None);
     }
@@ -105,7 +106,10 @@ pub async fn list_entries(
     } else {
         None
     };
-    Ok(Some(EntryPage { entries, next_cursor }))
+    Ok(Some(EntryPage {
+        entries,
+        next_cursor,
+    }))
 }
 
 fn entry_from_row(account: &AccountId, row: &sqlx::postgres::PgRow) -> Result<Entry> {

@@ -49,7 +49,10 @@ pub async fn sweep(pool: &PgPool, now: DateTime<Utc>) -> Result<SweepReport> {
 }
 
 fn created(results: &[TransferResult]) -> usize {
-    results.iter().filter(|r| **r == TransferResult::Created).count()
+    results
+        .iter()
+        .filter(|r| **r == TransferResult::Created)
+        .count()
 }
 
 async fn expire_pending_round(pool: &PgPool, now: DateTime<Utc>) -> Result<(usize, bool)> {

@@ -25,16 +25,16 @@ pub use account::{
 pub use amount::Amount;
 pub use balances::Balances;
 pub use engine::{create_transfers, create_transfers_at, MAX_ATTEMPTS};
+pub use entries::{list_entries, Entry, EntryCursor, EntryPage, Side, MAX_ENTRIES_PAGE};
 pub use error::{LedgerError, Result};
+pub use expiry::{sweep, SweepReport, MAX_SWEEP_ROUNDS};
 pub use ids::{AccountId, AssetCode, TenantId, TransferId, MAX_CLIENT_ID_LEN, RESERVED_PREFIX};
+pub use machine::Kind as RecordKind;
 pub use transfer::{NewTransfer, TransferKind, TransferResult, MAX_BATCH};
 pub use verify::{verify, AssetTotals, VerifyReport, Violation, MAX_VIOLATIONS_PER_CHECK};
-pub use entries::{list_entries, Entry, EntryCursor, EntryPage, Side, MAX_ENTRIES_PAGE};
-pub use expiry::{sweep, SweepReport, MAX_SWEEP_ROUNDS};
-pub use machine::Kind as RecordKind;
 pub use wallet::{
-    debit_usage, ensure_system_accounts, grant_tokens, hold, open_wallet, refund_usage, release, settle, top_up,
-    wallet, Grant, Wallet, MAX_LEGS,
+    debit_usage, ensure_system_accounts, grant_tokens, hold, open_wallet, refund_usage, release,
+    settle, top_up, wallet, Grant, Wallet, MAX_LEGS,
 };
 #[cfg(test)]
 mod machine_tests;

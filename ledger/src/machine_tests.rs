@@ -104,25 +104,70 @@ fn check(batch: Vec<Request>, expected: &[R], balances: (i128, i128)) {
 #[test]
 fn single_transfers() {
     use R::*;
-    check(vec![posted("1", "world", "a", 10), posted("2", "a", "b", 11)], &[Created, ExceedsCredits], (10, 0));
-    check(vec![posted("1", "a", "a", 1), posted("2", "a", "b", 0)], &[AccountsMustBeDifferent, AmountMustNotBeZero], (0, 0));
-    check(vec![posted("1", "world", "x", 1), posted("2", "world", "usd", 1)], &[AccountNotFound, AssetMismatch], (0, 0));
-    check(vec![posted("1", "world", "a", 1), posted("1", "world", "a", 1), posted("1", "world", "a", 2)], &[Created, Exists, ExistsWithDifferentFields], (1, 0));
+    check(
+        vec![posted("1", "world", "a", 10), posted("2", "a", "b", 11)],
+        &[Created, ExceedsCredits],
+        (10, 0),
+    );
+    check(
+        vec![posted("1", "a", "a", 1), posted("2", "a", "b", 0)],
+        &[AccountsMustBeDifferent, AmountMustNotBeZero],
+        (0, 0),
+    );
+    check(
+        vec![posted("1", "world", "x", 1), posted("2", "world", "usd", 1)],
+        &[AccountNotFound, AssetMismatch],
+        (0, 0),
+    );
+    check(
+        vec![
+            posted("1", "world", "a", 1),
+            posted("1", "world", "a", 1),
+            posted("1", "world", "a", 2),
+        ],
+        &[Created, Exists, ExistsWithDifferentFields],
+        (1, 0),
+    );
 }
 
 #[test]
 fn linked_chains() {
     use R::*;
     check(
-        vec![link(posted("1", "world", "a", 5)), link(posted("2", "a", "b", 5)), posted("3", "a", "b", 1), posted("4", "world", "b", 2)],
-        &[LinkedEventFailed, LinkedEventFailed, ExceedsCredits, Created],
+        vec![
+            link(posted("1", "world", "a", 5)),
+            link(posted("2", "a", "b", 5)),
+            posted("3", "a", "b", 1),
+            posted("4", "world", "b", 2),
+        ],
+        &[
+            LinkedEventFailed,
+            LinkedEventFailed,
+            ExceedsCredits,
+            Created,
+        ],
         (0, 2),
     );
-    check(vec![link(posted("1", "world", "a", 5)), posted("2", "a", "b", 5)], &[Created, Created], (0, 5));
-    check(vec![posted("0", "world", "a", 1), link(posted("1", "world", "a", 5))], &[Created, LinkedEventChainOpen], (1, 0));
+    check(
+        vec![link(posted("1", "world", "a", 5)), posted("2", "a", "b", 5)],
+        &[Created, Created],
+        (0, 5),
+    );
+    check(
+        vec![
+            posted("0", "world", "a", 1),
+            link(posted("1", "world", "a", 5)),
+        ],
+        &[Created, LinkedEventChainOpen],
+        (1, 0),
+    );
     // A failed chain does not consume its ids: the retry of id "1" is created.
     check(
-        vec![link(posted("1", "world", "a", 5)), posted("2", "b", "a", 1), posted("1", "world", "a", 5)],
+        vec![
+            link(posted("1", "world", "a", 5)),
+            posted("2", "b", "a", 1),
+            posted("1", "world", "a", 5),
+        ],
         &[LinkedEventFailed, ExceedsCredits, Created],
         (5, 0),
     );
@@ -132,19 +177,62 @@ fn linked_chains() {
 fn two_phase() {
     use R::*;
     check(
-        vec![posted("f", "world", "a", 10), pending("p", "a", "b", 8, 60), posted("x", "a", "b", 3), post("q", "p", Some(5))],
+        vec![
+            posted("f", "world", "a", 10),
+            pending("p", "a", "b", 8, 60),
+            posted("x", "a", "b", 3),
+            post("q", "p", Some(5)),
+        ],
         &[Created, Created, ExceedsCredits, Created],
         (5, 5),
     );
     check(
-        vec![posted("f", "world", "a", 10), pending("p", "a", "b", 8, 0), void("v", "p"), post("q", "p", None), void("v2", "p")],
-        &[Created, Created, Created, PendingTransferAlreadyVoided, PendingTransferAlreadyVoided],
+        vec![
+            posted("f", "world", "a", 10),
+            pending("p", "a", "b", 8, 0),
+            void("v", "p"),
+            post("q", "p", None),
+            void("v2", "p"),
+        ],
+        &[
+            Created,
+            Created,
+            Created,
+            PendingTransferAlreadyVoided,
+            PendingTransferAlreadyVoided,
+        ],
         (10, 0),
     );
     check(
-        vec![posted("f", "world", "a", 10), pending("p", "a", "b", 8, 0), post("q", "p", Some(9)), post("r", "p", None), post("s", "p", None)],
-        &[Created, Created, ExceedsPendingTransferAmount, Created, PendingTransferAlreadyPosted],
+        vec![
+            posted("f", "world", "a", 10),
+            pending("p", "a", "b", 8, 0),
+            post("q", "p", Some(9)),
+            post("r", "p", None),
+            post("s", "p", None),
+        ],
+        &[
+            Created,
+            Created,
+            ExceedsPendingTransferAmount,
+            Created,
+            PendingTransferAlreadyPosted,
+        ],
         (2, 8),
     );
-    check(vec![post("q", "nope", None), void("v", "f"), posted("f", "world", "a", 1), void("w", "f")], &[PendingTransferNotFound, PendingTransferNotFound, Created, PendingTransferNotPending], (1, 0));
+    check(
+        vec![
+            post("q", "nope", None),
+            void("v", "f"),
+            posted("f", "world", "a", 1),
+            void("w", "f"),
+        ],
+        &[
+            PendingTransferNotFound,
+            PendingTransferNotFound,
+            Created,
+            PendingTransferNotPending,
+        ],
+        (1, 0),
+    );
 }

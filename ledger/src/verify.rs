@@ -46,10 +46,19 @@ impl VerifyReport {
 /// (check name, query returning `subject, detail` rows for each violation).
 const CHECKS: &[(&str, &str)] = &[
     ("flag_exceeded", include_str!("verify/flags.sql")),
-    ("counters_match_transfers", include_str!("verify/counters.sql")),
-    ("counters_match_last_entry", include_str!("verify/last_entry.sql")),
+    (
+        "counters_match_transfers",
+        include_str!("verify/counters.sql"),
+    ),
+    (
+        "counters_match_last_entry",
+        include_str!("verify/last_entry.sql"),
+    ),
     ("entry_matches_transfer", include_str!("verify/entries.sql")),
-    ("two_entries_per_transfer", include_str!("verify/entry_count.sql")),
+    (
+        "two_entries_per_transfer",
+        include_str!("verify/entry_count.sql"),
+    ),
     ("transfer_references", include_str!("verify/references.sql")),
 ];
 
@@ -73,7 +82,8 @@ pub async fn verify(pool: &PgPool) -> Result<VerifyReport> {
     for row in &rows {
         let num = |c: &str| -> Result<u128> {
             let s: String = row.try_get(c)?;
-            s.parse().map_err(|_| crate::error::corrupt(format!("sum {c} = {s}")))
+            s.parse()
+                .map_err(|_| crate::error::corrupt(format!("sum {c} = {s}")))
         };
         let totals = AssetTotals {
             asset: row.try_get("asset")?,
@@ -108,11 +118,13 @@ pub async fn verify(pool: &PgPool) -> Result<VerifyReport> {
             .bind(MAX_VIOLATIONS_PER_CHECK)
             .fetch_all(&mut *tx)
             .await?;
-        report.violations.extend(rows.into_iter().map(|(subject, detail)| Violation {
-            check,
-            subject,
-            detail,
-        }));
+        report
+            .violations
+            .extend(rows.into_iter().map(|(subject, detail)| Violation {
+                check,
+                subject,
+                detail,
+            }));
     }
     tx.commit().await?;
     Ok(report)
@@ -120,14 +132,27 @@ pub async fn verify(pool: &PgPool) -> Result<VerifyReport> {
 
 impl fmt::Display for VerifyReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let status = if self.is_ok() { "OK" } else { "VIOLATIONS FOUND" };
+        let status = if self.is_ok() {
+            "OK"
+        } else {
+            "VIOLATIONS FOUND"
+        };
         writeln!(f, "ledger verify: {status}")?;
-        writeln!(f, "  {} transfers, {} entries", self.transfers, self.entries)?;
+        writeln!(
+            f,
+            "  {} transfers, {} entries",
+            self.transfers, self.entries
+        )?;
         for a in &self.assets {
             writeln!(
                 f,
                 "  {:<8} {:>6} accounts  posted {} / {}  pending {} / {} (debits / credits)",
-                a.asset, a.accounts, a.debits_posted, a.credits_posted, a.debits_pending, a.credits_pending
+                a.asset,
+                a.accounts,
+                a.debits_posted,
+                a.credits_posted,
+                a.debits_pending,
+                a.credits_pending
             )?;
         }
         for v in &self.violations {

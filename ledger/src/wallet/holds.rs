@@ -22,7 +22,15 @@ pub async fn hold(
     timeout_s: u32,
     now: DateTime<Utc>,
 ) -> Result<TransferResult> {
-    spend(pool, Spend::Hold { timeout_s }, tenant, hold_id, amount, now).await
+    spend(
+        pool,
+        Spend::Hold { timeout_s },
+        tenant,
+        hold_id,
+        amount,
+        now,
+    )
+    .await
 }
 
 /// The legs of wallet operation `op`/`id`, in order, and its total.
@@ -34,17 +42,26 @@ pub(crate) async fn load_legs(
 ) -> Result<(Amount, Vec<StoredTransfer>)> {
     let mut conn = pool.acquire().await?;
     let first = leg_id(op, t, id, 0)?;
-    let Some(leg0) = crate::store::load_transfers(&mut conn, &[first.as_str()]).await?.pop() else {
+    let Some(leg0) = crate::store::load_transfers(&mut conn, &[first.as_str()])
+        .await?
+        .pop()
+    else {
         return Err(LedgerError::OperationNotFound(id.to_string()));
     };
     let meta = leg0.metadata.as_ref();
     let field = |k: &str| meta.and_then(|m| m.get(k));
-    let legs = field("legs").and_then(|v| v.as_u64()).filter(|n| (1..=MAX_LEGS as u64).contains(n));
-    let total = field("total").and_then(|v| v.as_str()).and_then(|s| s.parse::<Amount>().ok());
+    let legs = field("legs")
+        .and_then(|v| v.as_u64())
+        .filter(|n| (1..=MAX_LEGS as u64).contains(n));
+    let total = field("total")
+        .and_then(|v| v.as_str())
+        .and_then(|s| s.parse::<Amount>().ok());
     let (Some(legs), Some(total)) = (legs, total) else {
         return Err(crate::error::corrupt(format!("metadata of {first}")));
     };
-    let ids = (0..legs as usize).map(|n| leg_id(op, t, id, n)).collect::<Result<Vec<_>>>()?;
+    let ids = (0..legs as usize)
+        .map(|n| leg_id(op, t, id, n))
+        .collect::<Result<Vec<_>>>()?;
     let strs: Vec<&str> = ids.iter().map(|i| i.as_str()).collect();
     let mut loaded = crate::store::load_transfers(&mut conn, &strs).await?;
     loaded.sort_by_key(|l| ids.iter().position(|i| *i == l.id));
@@ -66,14 +83,18 @@ pub async fn settle(
     let (total, legs) = load_legs(pool, "hold", tenant, hold_id).await?;
     let amount = amount.unwrap_or(total);
     if amount > total {
-        return Err(LedgerError::Refused(TransferResult::ExceedsPendingTransferAmount));
+        return Err(LedgerError::Refused(
+            TransferResult::ExceedsPendingTransferAmount,
+        ));
     }
     let metadata = op_metadata("hold_id", hold_id, amount, legs.len());
     let mut remaining = amount;
     let mut kinds = Vec::with_capacity(legs.len());
     for leg in &legs {
         let part = remaining.min(leg.amount);
-        remaining = remaining.checked_sub(part).ok_or(LedgerError::Overflow("settle"))?;
+        remaining = remaining
+            .checked_sub(part)
+            .ok_or(LedgerError::Overflow("settle"))?;
         let pending_id = leg.id.clone();
         kinds.push(if part.is_zero() {
             TransferKind::VoidPending { pending_id }
@@ -88,12 +109,19 @@ pub async fn settle(
 }
 
 /// Releases a hold entirely (voids every leg).
-pub async fn release(pool: &PgPool, tenant: &TenantId, hold_id: &TransferId, now: DateTime<Utc>) -> Result<TransferResult> {
+pub async fn release(
+    pool: &PgPool,
+    tenant: &TenantId,
+    hold_id: &TransferId,
+    now: DateTime<Utc>,
+) -> Result<TransferResult> {
     let (total, legs) = load_legs(pool, "hold", tenant, hold_id).await?;
     let metadata = op_metadata("hold_id", hold_id, total, legs.len());
     let kinds = legs
         .iter()
-        .map(|l| TransferKind::VoidPending { pending_id: l.id.clone() })
+        .map(|l| TransferKind::VoidPending {
+            pending_id: l.id.clone(),
+        })
         .collect();
     resolve(pool, "release", tenant, hold_id, kinds, metadata, now).await
 }

@@ -17,7 +17,9 @@ use crate::ids::{AccountId, TenantId, TransferId};
 use crate::transfer::TransferResult;
 
 pub use holds::{hold, release, settle};
-pub use ops::{debit_usage, ensure_system_accounts, grant_tokens, open_wallet, refund_usage, top_up};
+pub use ops::{
+    debit_usage, ensure_system_accounts, grant_tokens, open_wallet, refund_usage, top_up,
+};
 pub use view::{wallet, Grant, Wallet};
 
 /// Most legs (grants + purchased) one usage debit or hold may span.
@@ -67,7 +69,9 @@ pub(crate) fn overall(results: &[TransferResult]) -> TransferResult {
 /// `Created`/`Exists` pass; anything else becomes an error naming operation `id`.
 pub(crate) fn refuse_unless_ok(result: TransferResult, id: &TransferId) -> Result<TransferResult> {
     match result {
-        TransferResult::ExistsWithDifferentFields => Err(LedgerError::ExistsWithDifferentFields(id.to_string())),
+        TransferResult::ExistsWithDifferentFields => {
+            Err(LedgerError::ExistsWithDifferentFields(id.to_string()))
+        }
         r if r.is_ok() => Ok(r),
         r => Err(LedgerError::Refused(r)),
     }

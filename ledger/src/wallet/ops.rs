@@ -5,8 +5,8 @@ use serde_json::json;
 use sqlx::{PgConnection, PgPool};
 
 use super::{
-    grant_account, leg_id, op_metadata, overall, purchased_account, refuse_unless_ok, system_account,
-    view::lock_spendable,
+    grant_account, leg_id, op_metadata, overall, purchased_account, refuse_unless_ok,
+    system_account, view::lock_spendable,
 };
 use crate::account::{insert_accounts, AccountFlags, CreateAccountResult, NewAccount};
 use crate::amount::Amount;
@@ -20,18 +20,38 @@ use crate::transfer::{TransferKind, TransferResult};
 pub async fn ensure_system_accounts(pool: &PgPool, asset: &AssetCode) -> Result<()> {
     let specs = ["world", "expired", "revenue"]
         .iter()
-        .map(|role| Ok((system_spec(system_account(role, asset.as_str())?, None, asset, false), None)))
+        .map(|role| {
+            Ok((
+                system_spec(system_account(role, asset.as_str())?, None, asset, false),
+                None,
+            ))
+        })
         .collect::<Result<Vec<_>>>()?;
     let mut conn = pool.acquire().await?;
     let results = insert_accounts(&mut conn, &specs, true).await?;
-    match results.iter().find(|r| !matches!(r, CreateAccountResult::Created | CreateAccountResult::Exists)) {
-        Some(CreateAccountResult::AssetNotFound) => Err(LedgerError::AssetNotFound(asset.to_string())),
-        Some(r) => Err(crate::error::corrupt(format!("system account of {asset}: {}", r.as_str()))),
+    match results.iter().find(|r| {
+        !matches!(
+            r,
+            CreateAccountResult::Created | CreateAccountResult::Exists
+        )
+    }) {
+        Some(CreateAccountResult::AssetNotFound) => {
+            Err(LedgerError::AssetNotFound(asset.to_string()))
+        }
+        Some(r) => Err(crate::error::corrupt(format!(
+            "system account of {asset}: {}",
+            r.as_str()
+        ))),
         None => Ok(()),
     }
 }
 
-fn system_spec(id: AccountId, tenant: Option<&TenantId>, asset: &AssetCode, no_overdraft: bool) -> NewAccount {
+fn system_spec(
+    id: AccountId,
+    tenant: Option<&TenantId>,
+    asset: &AssetCode,
+    no_overdraft: bool,
+) -> NewAccount {
     NewAccount {
         id,
         tenant: tenant.cloned(),
@@ -44,13 +64,25 @@ fn system_spec(id: AccountId, tenant: Option<&TenantId>, asset: &AssetCode, no_o
     }
 }
 
-async fn create_wallet_account(pool: &PgPool, t: &TenantId, id: AccountId, expires_at: Option<DateTime<Utc>>) -> Result<()> {
+async fn create_wallet_account(
+    pool: &PgPool,
+    t: &TenantId,
+    id: AccountId,
+    expires_at: Option<DateTime<Utc>>,
+) -> Result<()> {
     let spec = system_spec(id.clone(), Some(t), &AssetCode::token(), true);
     let mut conn = pool.acquire().await?;
-    match insert_accounts(&mut conn, &[(spec, expires_at)], true).await?.first() {
+    match insert_accounts(&mut conn, &[(spec, expires_at)], true)
+        .await?
+        .first()
+    {
         Some(CreateAccountResult::Created | CreateAccountResult::Exists) => Ok(()),
-        Some(CreateAccountResult::ExistsWithDifferentFields) => Err(LedgerError::ExistsWithDifferentFields(id.to_string())),
-        other => Err(crate::error::corrupt(format!("wallet account {id}: {other:?}"))),
+        Some(CreateAccountResult::ExistsWithDifferentFields) => {
+            Err(LedgerError::ExistsWithDifferentFields(id.to_string()))
+        }
+        other => Err(crate::error::corrupt(format!(
+            "wallet account {id}: {other:?}"
+        ))),
     }
 }
 
@@ -97,7 +129,16 @@ pub async fn top_up(
     now: DateTime<Utc>,
 ) -> Result<TransferResult> {
     let tid = TransferId::system(format!("~topup:{tenant}:{id}"))?;
-    mint(pool, tenant, tid, purchased_account(tenant)?, amount, reason, now).await
+    mint(
+        pool,
+        tenant,
+        tid,
+        purchased_account(tenant)?,
+        amount,
+        reason,
+        now,
+    )
+    .await
 }
 
 /// Grants tokens that expire at `expires_at` (what remains then goes to `~expired:TOKEN`);
@@ -111,7 +152,10 @@ pub async fn grant_tokens(
     reason: Option<&str>,
     now: DateTime<Utc>,
 ) -> Result<TransferResult> {
-    if crate::account::get_account(pool, &purchased_account(tenant)?).await?.is_none() {
+    if crate::account::get_account(pool, &purchased_account(tenant)?)
+        .await?
+        .is_none()
+    {
         return Err(LedgerError::WalletNotFound(tenant.to_string()));
     }
     let account = grant_account(tenant, grant_id)?;
@@ -174,17 +218,26 @@ async fn spend_tx(
         Spend::Usage => ("usage", "usage_id"),
         Spend::Hold { .. } => ("hold", "hold_id"),
     };
+    let revenue = system_account("revenue", "TOKEN")?;
+    let spendable = lock_spendable(conn, t, now, &revenue).await?;
+    // Checked under the wallet's locks, so a concurrent retry of the same id is seen.
     let first = leg_id(op, t, id, 0)?;
-    if let Some(prev) = crate::store::load_transfers(conn, &[first.as_str()]).await?.pop() {
-        let total = prev.metadata.as_ref().and_then(|m| m.get("total")).and_then(|v| v.as_str());
+    if let Some(prev) = crate::store::load_transfers(conn, &[first.as_str()])
+        .await?
+        .pop()
+    {
+        let total = prev
+            .metadata
+            .as_ref()
+            .and_then(|m| m.get("total"))
+            .and_then(|v| v.as_str());
         return if total == Some(amount.to_string().as_str()) {
             Ok(TransferResult::Exists)
         } else {
             Err(LedgerError::ExistsWithDifferentFields(id.to_string()))
         };
     }
-    let revenue = system_account("revenue", "TOKEN")?;
-    let legs = super::view::plan(&lock_spendable(conn, t, now, &revenue).await?, amount)?;
+    let legs = super::view::plan(&spendable, amount)?;
     let metadata = op_metadata(key, id, amount, legs.len());
     let requests = legs
         .iter()
@@ -192,7 +245,11 @@ async fn spend_tx(
         .map(|(n, (account, part))| {
             let (debit, credit, amount) = (account.clone(), revenue.clone(), *part);
             let kind = match how {
-                Spend::Usage => TransferKind::Posted { debit, credit, amount },
+                Spend::Usage => TransferKind::Posted {
+                    debit,
+                    credit,
+                    amount,
+                },
                 Spend::Hold { timeout_s } => TransferKind::Pending {
                     debit,
                     credit,
@@ -237,7 +294,9 @@ pub async fn refund_usage(
         if part.is_zero() {
             break;
         }
-        remaining = remaining.checked_sub(part).ok_or(LedgerError::Overflow("refund"))?;
+        remaining = remaining
+            .checked_sub(part)
+            .ok_or(LedgerError::Overflow("refund"))?;
         requests.push(Request {
             id: leg_id("refund", tenant, usage_id, requests.len())?,
             op: Op::Transfer(TransferKind::Posted {

@@ -45,7 +45,8 @@ fn to_amount(v: i128, what: &str) -> Result<Amount> {
 }
 
 fn add(a: Amount, b: Amount) -> Result<Amount> {
-    a.checked_add(b).ok_or(LedgerError::Overflow("wallet totals"))
+    a.checked_add(b)
+        .ok_or(LedgerError::Overflow("wallet totals"))
 }
 
 /// The wallet of `tenant` as of `now` (grants expiring at or before `now` are left out).
@@ -157,7 +158,13 @@ pub(crate) async fn lock_spendable(
 pub(crate) fn plan(accounts: &[Spendable], amount: Amount) -> Result<Vec<(AccountId, Amount)>> {
     let mut order: Vec<&Spendable> = accounts.iter().filter(|a| !a.available.is_zero()).collect();
     // Grants (with an expiry) first by expiry; purchased (no expiry) last.
-    order.sort_by(|a, b| (a.expires_at.is_none(), a.expires_at, &a.id).cmp(&(b.expires_at.is_none(), b.expires_at, &b.id)));
+    order.sort_by(|a, b| {
+        (a.expires_at.is_none(), a.expires_at, &a.id).cmp(&(
+            b.expires_at.is_none(),
+            b.expires_at,
+            &b.id,
+        ))
+    });
     let mut remaining = amount;
     let mut legs = Vec::new();
     for a in order {
@@ -165,7 +172,9 @@ pub(crate) fn plan(accounts: &[Spendable], amount: Amount) -> Result<Vec<(Accoun
             break;
         }
         let part = remaining.min(a.available);
-        remaining = remaining.checked_sub(part).ok_or(LedgerError::Overflow("plan"))?;
+        remaining = remaining
+            .checked_sub(part)
+            .ok_or(LedgerError::Overflow("plan"))?;
         legs.push((a.id.clone(), part));
     }
     if !remaining.is_zero() {
