@@ -89,11 +89,13 @@ pub struct StoredKey {
     pub key_hash: Vec<u8>,
     pub scopes: Vec<String>,
     pub revoked: bool,
+    /// The tenant's plan, for its rate limit.
+    pub plan: String,
 }
 
 pub async fn find_by_prefix(pool: &PgPool, prefix: &str) -> Result<Option<StoredKey>, sqlx::Error> {
     sqlx::query_as(
-        "SELECT k.id, k.tenant_id, k.key_hash, k.scopes,
+        "SELECT k.id, k.tenant_id, k.key_hash, k.scopes, t.plan,
                 (k.revoked_at IS NOT NULL OR t.deleted_at IS NOT NULL) AS revoked
            FROM api_keys k JOIN tenants t ON t.id = k.tenant_id
           WHERE k.prefix = $1",

@@ -68,6 +68,8 @@ pub struct ServeConfig {
     pub owner_token: String,
     pub kafka: Option<KafkaConfig>,
     pub stripe: Option<StripeConfig>,
+    /// Instances sharing the load; each enforces 1/N of a rate limit.
+    pub instances: u32,
 }
 
 /// Upper bound on connections a single instance opens; several instances share the server.
@@ -124,11 +126,16 @@ pub fn serve(env: &impl Env) -> Result<ServeConfig, ConfigError> {
             format!("must be at least {MIN_OWNER_TOKEN_LEN} characters"),
         ));
     }
+    let instances = parse_num(env, "TALLY_INSTANCES", 1)?;
+    if !(1..=1_000).contains(&instances) {
+        return Err(err("TALLY_INSTANCES", "must be between 1 and 1000"));
+    }
     Ok(ServeConfig {
         listen,
         owner_token,
         kafka: kafka(env),
         stripe: stripe(env),
+        instances: instances as u32,
     })
 }
 

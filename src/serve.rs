@@ -16,12 +16,14 @@ pub async fn run() -> anyhow::Result<()> {
     tracing::info!(timescaledb = caps.timescaledb, "migrations applied");
     let catalogue = CatalogueStore::embedded()?;
     catalogue.refresh(&pool).await?;
-    let state = api::AppState::new(
+    let mut state = api::AppState::new(
         pool.clone(),
         &cfg.owner_token,
         telemetry::metrics_handle(),
         catalogue.clone(),
     );
+    state.rate_limits = crate::ratelimit::RateLimits::new(cfg.instances);
+    let rate_limits = state.rate_limits.clone();
     let listener = tokio::net::TcpListener::bind(cfg.listen)
         .await
         .map_err(|e| anyhow::anyhow!("cannot listen on TALLY_LISTEN={}: {e}", cfg.listen))?;
@@ -38,6 +40,7 @@ pub async fn run() -> anyhow::Result<()> {
         stop_rx.clone(),
     ));
     tokio::spawn(sweep_loop(pool.clone(), stop_rx.clone()));
+    tokio::spawn(shrink_loop(rate_limits, stop_rx.clone()));
     let consumer = spawn_consumer(&cfg, &pool, stop_rx.clone());
     let mut server = tokio::spawn(async move { server.await });
     tokio::select! {
@@ -59,6 +62,18 @@ pub async fn run() -> anyhow::Result<()> {
     pool.close().await;
     tracing::info!("stopped");
     Ok(())
+}
+
+async fn shrink_loop(
+    limits: crate::ratelimit::RateLimits,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(crate::ratelimit::SHRINK_INTERVAL) => limits.shrink(),
+            _ = stop.changed() => return,
+        }
+    }
 }
 
 /// How often expired pending transfers and grants are swept.

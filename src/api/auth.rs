@@ -17,6 +17,7 @@ pub enum Principal {
         tenant_id: String,
         key_id: String,
         scopes: Vec<Scope>,
+        plan: String,
     },
 }
 
@@ -73,6 +74,10 @@ impl FromRequestParts<AppState> for Principal {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        // The rate-limit middleware has usually resolved the caller already.
+        if let Some(p) = parts.extensions.get::<Principal>() {
+            return Ok(p.clone());
+        }
         let header = parts.headers.get(AUTHORIZATION).ok_or_else(|| {
             ApiError::unauthorized("missing Authorization: Bearer <token> header")
         })?;
@@ -108,6 +113,7 @@ impl FromRequestParts<AppState> for Principal {
             tenant_id: stored.tenant_id,
             key_id: stored.id,
             scopes,
+            plan: stored.plan,
         })
     }
 }

@@ -6,6 +6,7 @@ mod events;
 pub mod extract;
 mod health;
 mod ledger;
+mod limits;
 mod pricing;
 mod tenants;
 
@@ -36,6 +37,7 @@ pub struct AppState {
     pub owner_token_hash: Arc<[u8]>,
     pub metrics: Option<PrometheusHandle>,
     pub catalogue: CatalogueStore,
+    pub rate_limits: crate::ratelimit::RateLimits,
 }
 
 impl AppState {
@@ -50,6 +52,7 @@ impl AppState {
             owner_token_hash: crate::apikeys::hash(owner_token).into(),
             metrics,
             catalogue,
+            rate_limits: crate::ratelimit::RateLimits::new(1),
         }
     }
 }
@@ -82,7 +85,11 @@ pub fn router(state: AppState) -> Router {
         .route(
             "/pricing/catalogue",
             get(pricing::get_catalogue).put(pricing::put_catalogue),
-        );
+        )
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            limits::rate_limit,
+        ));
     Router::new()
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
