@@ -12,6 +12,7 @@ mod error;
 mod expiry;
 mod ids;
 mod machine;
+mod resolve;
 mod rules;
 mod store;
 mod transfer;
@@ -30,6 +31,7 @@ pub use error::{LedgerError, Result};
 pub use expiry::{sweep, SweepReport, MAX_SWEEP_ROUNDS};
 pub use ids::{AccountId, AssetCode, TenantId, TransferId, MAX_CLIENT_ID_LEN, RESERVED_PREFIX};
 pub use machine::Kind as RecordKind;
+pub use resolve::{post_pending, void_pending};
 pub use transfer::{NewTransfer, TransferKind, TransferResult, MAX_BATCH};
 pub use verify::{verify, AssetTotals, VerifyReport, Violation, MAX_VIOLATIONS_PER_CHECK};
 pub use wallet::{

@@ -141,3 +141,64 @@ async fn verify_reports_tampering(pool: PgPool) {
     }
     assert!(report.to_string().contains("VIOLATIONS"));
 }
+
+#[sqlx::test(migrations = "../migrations")]
+async fn post_and_void_by_pending_id_are_idempotent(pool: PgPool) {
+    open(&pool, "world", "TOKEN", false).await;
+    open(&pool, "a", "TOKEN", true).await;
+    let r = ledger::create_transfers(
+        &pool,
+        &[
+            posted("f", "world", "a", 10),
+            pending("p", "a", "world", 8, 0),
+            pending("q", "a", "world", 2, 0),
+        ],
+    )
+    .await
+    .unwrap();
+    assert_eq!(r, vec![R::Created; 3]);
+    let now = Utc::now();
+    let cases = [
+        (
+            ledger::post_pending(&pool, &tid("p"), Some(amt(5)), now)
+                .await
+                .unwrap(),
+            R::Created,
+        ),
+        (
+            ledger::post_pending(&pool, &tid("p"), Some(amt(5)), now)
+                .await
+                .unwrap(),
+            R::Exists,
+        ),
+        (
+            ledger::post_pending(&pool, &tid("p"), Some(amt(6)), now)
+                .await
+                .unwrap(),
+            R::ExistsWithDifferentFields,
+        ),
+        (
+            ledger::void_pending(&pool, &tid("p"), now).await.unwrap(),
+            R::PendingTransferAlreadyPosted,
+        ),
+        (
+            ledger::void_pending(&pool, &tid("q"), now).await.unwrap(),
+            R::Created,
+        ),
+        (
+            ledger::void_pending(&pool, &tid("q"), now).await.unwrap(),
+            R::Exists,
+        ),
+        (
+            ledger::post_pending(&pool, &tid("nope"), None, now)
+                .await
+                .unwrap(),
+            R::PendingTransferNotFound,
+        ),
+    ];
+    for (i, (got, want)) in cases.into_iter().enumerate() {
+        assert_eq!(got, want, "case {i}");
+    }
+    assert_eq!(balance(&pool, "a").await, 5);
+    assert!(ledger::verify(&pool).await.unwrap().is_ok());
+}
