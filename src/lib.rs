@@ -8,6 +8,7 @@ pub mod cli;
 pub mod config;
 pub mod db;
 pub mod demo;
+pub mod quota;
 pub mod ratelimit;
 pub mod serve;
 pub mod telemetry;

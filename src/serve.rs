@@ -24,6 +24,8 @@ pub async fn run() -> anyhow::Result<()> {
     );
     state.rate_limits = crate::ratelimit::RateLimits::new(cfg.instances);
     let rate_limits = state.rate_limits.clone();
+    state.quota.refresh(&pool, chrono::Utc::now()).await?;
+    let quota = state.quota.clone();
     let listener = tokio::net::TcpListener::bind(cfg.listen)
         .await
         .map_err(|e| anyhow::anyhow!("cannot listen on TALLY_LISTEN={}: {e}", cfg.listen))?;
@@ -41,6 +43,11 @@ pub async fn run() -> anyhow::Result<()> {
     ));
     tokio::spawn(sweep_loop(pool.clone(), stop_rx.clone()));
     tokio::spawn(shrink_loop(rate_limits, stop_rx.clone()));
+    tokio::spawn(crate::quota::refresh_loop(
+        quota,
+        pool.clone(),
+        stop_rx.clone(),
+    ));
     let consumer = spawn_consumer(&cfg, &pool, stop_rx.clone());
     let mut server = tokio::spawn(async move { server.await });
     tokio::select! {

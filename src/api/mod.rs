@@ -8,6 +8,7 @@ mod health;
 mod ledger;
 mod limits;
 mod pricing;
+mod quota;
 mod tenants;
 
 use std::sync::Arc;
@@ -38,6 +39,7 @@ pub struct AppState {
     pub metrics: Option<PrometheusHandle>,
     pub catalogue: CatalogueStore,
     pub rate_limits: crate::ratelimit::RateLimits,
+    pub quota: crate::quota::QuotaView,
 }
 
 impl AppState {
@@ -53,6 +55,7 @@ impl AppState {
             metrics,
             catalogue,
             rate_limits: crate::ratelimit::RateLimits::new(1),
+            quota: crate::quota::QuotaView::default(),
         }
     }
 }
@@ -73,6 +76,12 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/tenants/{id}/usage", get(events::usage))
         .route("/tenants/{id}/wallet", get(ledger::wallet))
+        .route("/tenants/{id}/limits", get(quota::list))
+        .route(
+            "/tenants/{id}/limits/{meter}",
+            axum::routing::put(quota::put),
+        )
+        .route("/quota/check", post(quota::check))
         .route("/tenants/{id}/wallet/top-ups", post(ledger::top_up))
         .route("/ledger/accounts", post(ledger::create_account))
         .route("/ledger/accounts/{id}", get(ledger::get_account))

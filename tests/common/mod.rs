@@ -12,6 +12,7 @@ pub const OWNER: &str = "owner-token-for-tests-0123456789";
 
 pub struct App {
     router: axum::Router,
+    pub state: tally::api::AppState,
 }
 
 pub struct Resp {
@@ -26,7 +27,8 @@ impl App {
         let catalogue = tally::catalogue::CatalogueStore::embedded().unwrap();
         let state = tally::api::AppState::new(pool, OWNER, None, catalogue);
         App {
-            router: tally::api::router(state),
+            router: tally::api::router(state.clone()),
+            state,
         }
     }
 

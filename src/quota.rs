@@ -1,0 +1,381 @@
+//! The quota view: per tenant and meter, usage in the current hour, local day and local month,
+//! the tenant's status and limit overrides — held in memory and answered without a query.
+//!
+//! The view is rebuilt from PostgreSQL (the rollups both ingestion paths commit) at start and
+//! every `REFRESH_INTERVAL`, so an answer reflects usage committed by any instance, through HTTP
+//! or Kafka, at most one interval (plus the refresh's own time) ago. Several instances each keep
+//! their own view of the same database; none holds state the others need.
+
+use std::collections::HashMap;
+use std::str::FromStr;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use chrono::{DateTime, Datelike, Duration as Days, NaiveDate, TimeZone, Timelike, Utc};
+use chrono_tz::Tz;
+use pricing::{Catalogue, Enforcement, LimitPeriod, PlanCode};
+use rust_decimal::Decimal;
+use sqlx::PgPool;
+
+pub const REFRESH_INTERVAL: Duration = Duration::from_millis(500);
+
+/// A limit in force for one tenant and meter.
+#[derive(Clone, Debug, PartialEq)]
+pub struct LimitSpec {
+    /// `None`: unlimited.
+    pub limit: Option<Decimal>,
+    pub period: LimitPeriod,
+    pub hard: bool,
+    pub auto_suspend: bool,
+}
+
+#[derive(Clone, Copy, Debug, Default)]
+struct Used {
+    hour: Decimal,
+    day: Decimal,
+    month: Decimal,
+}
+
+struct TenantState {
+    status: String,
+    plan: String,
+    tz: Tz,
+    usage: HashMap<String, Used>,
+    overrides: HashMap<String, LimitSpec>,
+}
+
+#[derive(Default)]
+struct Snapshot {
+    taken_at: Option<DateTime<Utc>>,
+    tenants: HashMap<String, TenantState>,
+}
+
+/// Why a check was refused, in the contract's words.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Refusal {
+    QuotaExceeded,
+    Suspended,
+}
+
+impl Refusal {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Refusal::QuotaExceeded => "quota_exceeded",
+            Refusal::Suspended => "suspended",
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Answer {
+    pub allowed: bool,
+    pub limit: Option<Decimal>,
+    pub used: Decimal,
+    pub remaining: Option<Decimal>,
+    pub period_end: DateTime<Utc>,
+    pub reason: Option<Refusal>,
+    /// When the usage behind this answer was read from the database.
+    pub as_of: Option<DateTime<Utc>>,
+}
+
+/// One limit in force with its usage, for `GET /v1/tenants/{id}/limits`.
+#[derive(Clone, Debug)]
+pub struct LimitStatus {
+    pub meter: String,
+    pub spec: LimitSpec,
+    pub used: Decimal,
+    pub period_end: DateTime<Utc>,
+    pub overridden: bool,
+}
+
+#[derive(Clone, Default)]
+pub struct QuotaView {
+    inner: Arc<RwLock<Snapshot>>,
+}
+
+pub fn parse_period(s: &str) -> Option<LimitPeriod> {
+    match s {
+        "hourly" => Some(LimitPeriod::Hourly),
+        "daily" => Some(LimitPeriod::Daily),
+        "monthly" => Some(LimitPeriod::Monthly),
+        _ => None,
+    }
+}
+
+pub fn period_name(p: LimitPeriod) -> &'static str {
+    match p {
+        LimitPeriod::Hourly => "hourly",
+        LimitPeriod::Daily => "daily",
+        LimitPeriod::Monthly => "monthly",
+    }
+}
+
+/// The first instant of a local date (the earliest, should DST skip midnight).
+fn local_midnight(tz: Tz, date: NaiveDate) -> DateTime<Utc> {
+    let naive = date.and_hms_opt(0, 0, 0).unwrap_or_default();
+    match tz.from_local_datetime(&naive).earliest() {
+        Some(t) => t.with_timezone(&Utc),
+        // Midnight does not exist that day: the day starts an hour later.
+        None => (tz.from_local_datetime(&(naive + Days::hours(1))).earliest())
+            .map(|t| t.with_timezone(&Utc))
+            .unwrap_or_else(|| Utc.from_utc_datetime(&naive)),
+    }
+}
+
+/// When the period containing `now` ends: the next UTC hour, or the tenant's next local
+/// midnight or first of the month.
+pub fn period_end(period: LimitPeriod, tz: Tz, now: DateTime<Utc>) -> DateTime<Utc> {
+    match period {
+        LimitPeriod::Hourly => {
+            let start = now
+                .with_minute(0)
+                .and_then(|t| t.with_second(0))
+                .and_then(|t| t.with_nanosecond(0));
+            start.unwrap_or(now) + Days::hours(1)
+        }
+        LimitPeriod::Daily => {
+            local_midnight(tz, now.with_timezone(&tz).date_naive() + Days::days(1))
+        }
+        LimitPeriod::Monthly => {
+            let local = now.with_timezone(&tz).date_naive();
+            let (y, m) = if local.month() == 12 {
+                (local.year() + 1, 1)
+            } else {
+                (local.year(), local.month() + 1)
+            };
+            local_midnight(tz, NaiveDate::from_ymd_opt(y, m, 1).unwrap_or(local))
+        }
+    }
+}
+
+/// The plan's limits overlaid with the tenant's overrides, by meter.
+fn limits_of(
+    catalogue: &Catalogue,
+    t: &TenantState,
+    now: DateTime<Utc>,
+) -> Vec<(String, LimitSpec, bool)> {
+    let mut out: Vec<(String, LimitSpec, bool)> = Vec::new();
+    if let Some(plan) = PlanCode::parse(&t.plan)
+        .ok()
+        .and_then(|p| catalogue.plan_at(&p, now).ok())
+    {
+        for (meter, l) in &plan.limits {
+            let spec = LimitSpec {
+                limit: l.limit,
+                period: l.period,
+                hard: l.enforcement == Enforcement::Hard,
+                auto_suspend: l.auto_suspend,
+            };
+            out.push((meter.as_str().to_string(), spec, false));
+        }
+    }
+    for (meter, spec) in &t.overrides {
+        match out.iter_mut().find(|(m, _, _)| m == meter) {
+            Some(entry) => *entry = (meter.clone(), spec.clone(), true),
+            None => out.push((meter.clone(), spec.clone(), true)),
+        }
+    }
+    out.sort_by(|a, b| a.0.cmp(&b.0));
+    out
+}
+
+fn used_in(u: Option<&Used>, period: LimitPeriod) -> Decimal {
+    let u = u.copied().unwrap_or_default();
+    match period {
+        LimitPeriod::Hourly => u.hour,
+        LimitPeriod::Daily => u.day,
+        LimitPeriod::Monthly => u.month,
+    }
+}
+
+impl QuotaView {
+    /// May `tenant` use `quantity` more of `meter` now? `None` if the tenant is unknown.
+    pub fn check(
+        &self,
+        catalogue: &Catalogue,
+        tenant: &str,
+        meter: &str,
+        quantity: Decimal,
+        now: DateTime<Utc>,
+    ) -> Option<Answer> {
+        let snap = self.inner.read().unwrap_or_else(|e| e.into_inner());
+        let t = snap.tenants.get(tenant)?;
+        let usage = t.usage.get(meter);
+        let spec = limits_of(catalogue, t, now)
+            .into_iter()
+            .find(|(m, _, _)| m == meter)
+            .map(|(_, s, _)| s);
+        let period = spec.as_ref().map_or(LimitPeriod::Monthly, |s| s.period);
+        let used = used_in(usage, period);
+        let limit = spec.as_ref().and_then(|s| s.limit);
+        let remaining = limit.map(|l| (l - used).max(Decimal::ZERO));
+        let over = limit.is_some_and(|l| used + quantity > l);
+        let reason = if t.status == "suspended" {
+            Some(Refusal::Suspended)
+        } else if over && spec.as_ref().is_some_and(|s| s.hard) {
+            Some(Refusal::QuotaExceeded)
+        } else {
+            None
+        };
+        Some(Answer {
+            allowed: reason.is_none(),
+            limit,
+            used,
+            remaining,
+            period_end: period_end(period, t.tz, now),
+            reason,
+            as_of: snap.taken_at,
+        })
+    }
+
+    /// Every limit in force for `tenant` with its usage; `None` if the tenant is unknown.
+    pub fn limits(
+        &self,
+        catalogue: &Catalogue,
+        tenant: &str,
+        now: DateTime<Utc>,
+    ) -> Option<Vec<LimitStatus>> {
+        let snap = self.inner.read().unwrap_or_else(|e| e.into_inner());
+        let t = snap.tenants.get(tenant)?;
+        Some(
+            limits_of(catalogue, t, now)
+                .into_iter()
+                .map(|(meter, spec, overridden)| LimitStatus {
+                    used: used_in(t.usage.get(&meter), spec.period),
+                    period_end: period_end(spec.period, t.tz, now),
+                    meter,
+                    spec,
+                    overridden,
+                })
+                .collect(),
+        )
+    }
+
+    /// Rebuilds the view from the database as of `now`.
+    pub async fn refresh(&self, pool: &PgPool, now: DateTime<Utc>) -> Result<(), sqlx::Error> {
+        let mut tenants: HashMap<String, TenantState> = HashMap::new();
+        let rows: Vec<(String, String, String, String)> = sqlx::query_as(
+            "SELECT id, status, plan, timezone FROM tenants WHERE deleted_at IS NULL",
+        )
+        .fetch_all(pool)
+        .await?;
+        for (id, status, plan, tz) in rows {
+            let tz = Tz::from_str(&tz).unwrap_or(Tz::UTC);
+            tenants.insert(
+                id,
+                TenantState {
+                    status,
+                    plan,
+                    tz,
+                    usage: HashMap::new(),
+                    overrides: HashMap::new(),
+                },
+            );
+        }
+        let overrides: Vec<(String, String, Option<Decimal>, String, bool, bool)> = sqlx::query_as(
+            r#"SELECT tenant_id, meter, "limit", period, hard, auto_suspend FROM tenant_limits"#,
+        )
+        .fetch_all(pool)
+        .await?;
+        for (tenant, meter, limit, period, hard, auto_suspend) in overrides {
+            if let (Some(t), Some(period)) = (tenants.get_mut(&tenant), parse_period(&period)) {
+                t.overrides.insert(
+                    meter,
+                    LimitSpec {
+                        limit,
+                        period,
+                        hard,
+                        auto_suspend,
+                    },
+                );
+            }
+        }
+        let recent: Vec<(String, String, Decimal, Decimal)> = sqlx::query_as(
+            "SELECT r.tenant_id, r.meter,
+                    COALESCE(sum(r.value) FILTER (WHERE r.bucket >= date_trunc('hour', $1::timestamptz)), 0),
+                    COALESCE(sum(r.value) FILTER (
+                        WHERE r.bucket >= (date_trunc('day', $1::timestamptz AT TIME ZONE t.timezone) AT TIME ZONE t.timezone)), 0)
+               FROM metering_rollup_5m r JOIN tenants t ON t.id = r.tenant_id
+              WHERE r.bucket >= $1::timestamptz - interval '26 hours' AND r.bucket <= $1
+                AND r.aggregation IN ('sum', 'count')
+              GROUP BY r.tenant_id, r.meter",
+        )
+        .bind(now)
+        .fetch_all(pool)
+        .await?;
+        for (tenant, meter, hour, day) in recent {
+            if let Some(t) = tenants.get_mut(&tenant) {
+                let u = t.usage.entry(meter).or_default();
+                u.hour = hour;
+                u.day = day;
+            }
+        }
+        let month: Vec<(String, String, Decimal)> = sqlx::query_as(
+            "SELECT tenant_id, meter, value FROM metering_rollup_month WHERE bucket <= $1 AND period_end > $1",
+        )
+        .bind(now)
+        .fetch_all(pool)
+        .await?;
+        for (tenant, meter, value) in month {
+            if let Some(t) = tenants.get_mut(&tenant) {
+                t.usage.entry(meter).or_default().month = value;
+            }
+        }
+        let mut snap = self.inner.write().unwrap_or_else(|e| e.into_inner());
+        *snap = Snapshot {
+            taken_at: Some(now),
+            tenants,
+        };
+        Ok(())
+    }
+}
+
+/// Keeps the view current until shutdown.
+pub async fn refresh_loop(
+    view: QuotaView,
+    pool: PgPool,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
+    loop {
+        if let Err(e) = view.refresh(&pool, Utc::now()).await {
+            tracing::warn!(error = %e, "quota view refresh failed; answering from the previous one");
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(REFRESH_INTERVAL) => {}
+            _ = stop.changed() => return,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(s: &str) -> DateTime<Utc> {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn periods_end_at_local_boundaries() {
+        let tz: Tz = "Asia/Kolkata".parse().unwrap();
+        let now = at("2026-11-30T20:00:00Z"); // 01:30 on 1 December in India
+        assert_eq!(
+            period_end(LimitPeriod::Daily, tz, now),
+            at("2026-12-01T18:30:00Z")
+        );
+        assert_eq!(
+            period_end(LimitPeriod::Monthly, tz, now),
+            at("2026-12-31T18:30:00Z")
+        );
+        assert_eq!(
+            period_end(LimitPeriod::Hourly, tz, now),
+            at("2026-11-30T21:00:00Z")
+        );
+        // Across the DST change in New York (2 Nov 2026): the local day is 25 hours long.
+        let ny: Tz = "America/New_York".parse().unwrap();
+        assert_eq!(
+            period_end(LimitPeriod::Daily, ny, at("2026-11-01T12:00:00Z")),
+            at("2026-11-02T05:00:00Z")
+        );
+    }
+}
