@@ -112,7 +112,9 @@ pub(crate) async fn write_outcome(
         .iter()
         .map(|t| asset_of(&t.debit))
         .collect::<Result<Vec<_>>>()?;
-    let e = &o.entries;
+    // In primary-key order (accounts are locked in id order): each index leaf is visited once.
+    let mut e: Vec<&crate::machine::EntryRow> = o.entries.iter().collect();
+    e.sort_unstable_by_key(|x| (x.account, x.seq));
     let changed: Vec<&AccountState> = o
         .accounts
         .iter()
