@@ -34,6 +34,11 @@ enum Command {
         #[command(subcommand)]
         command: LedgerCommand,
     },
+    /// Benchmarks against a fresh database next to DATABASE_URL's
+    Bench {
+        #[command(subcommand)]
+        command: BenchCommand,
+    },
     /// A realistic month through the whole pipeline, with a summary at the end
     Demo {
         /// Distinct usage events to generate
@@ -42,6 +47,22 @@ enum Command {
         /// Random seed of the workload
         #[arg(long, default_value_t = 42)]
         seed: u64,
+    },
+}
+
+#[derive(Subcommand)]
+enum BenchCommand {
+    /// Quota checks: in-memory view in process and over HTTP, against one SQL query per check
+    Quota {
+        #[arg(long, default_value_t = 1_000)]
+        tenants: usize,
+        #[arg(long, default_value_t = 200_000)]
+        checks: usize,
+        /// Paced HTTP request rate (checks per second)
+        #[arg(long, default_value_t = 10_000)]
+        http_rate: u64,
+        #[arg(long, default_value_t = 10)]
+        http_seconds: u64,
     },
 }
 
@@ -103,6 +124,22 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
         Command::Ledger {
             command: LedgerCommand::Verify,
         } => ledger_verify().await,
+        Command::Bench {
+            command:
+                BenchCommand::Quota {
+                    tenants,
+                    checks,
+                    http_rate,
+                    http_seconds,
+                },
+        } => crate::bench::quota::run(crate::bench::quota::QuotaBenchArgs {
+            tenants,
+            checks,
+            http_rate,
+            http_seconds,
+        })
+        .await
+        .map(|_| ExitCode::SUCCESS),
         Command::Demo { events, seed } => {
             crate::demo::run(crate::demo::DemoArgs { events, seed }).await
         }

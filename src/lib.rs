@@ -3,6 +3,7 @@
 
 pub mod api;
 pub mod apikeys;
+pub mod bench;
 pub mod catalogue;
 pub mod cli;
 pub mod config;

@@ -376,23 +376,10 @@ pub struct PostInput {
     amount: Option<Value>,
 }
 
-/// Resolving a pending transfer is itself a transfer, with id `<pending id>:post` or
-/// `<pending id>:void`, so a retried call answers `exists` instead of acting twice.
-async fn resolve(
-    state: &AppState,
-    pending: &str,
-    kind: TransferKind,
-    suffix: &str,
-) -> ApiResult<Json<Value>> {
-    let id = transfer_id("id", &format!("{pending}:{suffix}"))?;
-    let t = NewTransfer {
-        id: id.clone(),
-        kind,
-        linked: false,
-        metadata: None,
-    };
-    let results = ledger::create_transfers(&state.pool, std::slice::from_ref(&t)).await?;
-    Ok(Json(results_json(&[id.as_str()], &results)))
+/// Resolving a pending transfer is itself a transfer, with a reserved id derived from the
+/// pending one (`~post:<id>`, `~void:<id>`), so a retried call answers `exists`.
+fn resolved(pending: &str, result: TransferResult) -> Json<Value> {
+    Json(json!({ "results": [{ "id": pending, "result": result.as_str() }] }))
 }
 
 pub async fn post_pending(
@@ -412,13 +399,8 @@ pub async fn post_pending(
         None => None,
     };
     let pending_id = transfer_id("id", &id)?;
-    resolve(
-        &state,
-        &id,
-        TransferKind::PostPending { pending_id, amount },
-        "post",
-    )
-    .await
+    let result = ledger::post_pending(&state.pool, &pending_id, amount, Utc::now()).await?;
+    Ok(resolved(&id, result))
 }
 
 pub async fn void_pending(
@@ -428,13 +410,8 @@ pub async fn void_pending(
 ) -> ApiResult<Json<Value>> {
     principal.require_owner(None)?;
     let pending_id = transfer_id("id", &id)?;
-    resolve(
-        &state,
-        &id,
-        TransferKind::VoidPending { pending_id },
-        "void",
-    )
-    .await
+    let result = ledger::void_pending(&state.pool, &pending_id, Utc::now()).await?;
+    Ok(resolved(&id, result))
 }
 
 fn ledger_tenant(id: &str) -> ApiResult<ledger::TenantId> {

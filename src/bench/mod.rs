@@ -1,0 +1,54 @@
+//! `tally bench …`: benchmarks that need the whole binary, run against a fresh database.
+
+mod http_load;
+pub mod quota;
+
+use std::time::Duration;
+
+use sqlx::PgPool;
+
+/// Latency percentiles of a sample, in microseconds.
+pub struct Percentiles {
+    pub count: usize,
+    pub p50_us: f64,
+    pub p99_us: f64,
+    pub p999_us: f64,
+    pub max_us: f64,
+}
+
+pub fn percentiles(mut samples: Vec<Duration>) -> Percentiles {
+    samples.sort_unstable();
+    let at = |q: usize| -> f64 {
+        let i = (samples.len().saturating_sub(1) * q) / 1000;
+        samples.get(i).map_or(0.0, |d| d.as_secs_f64() * 1e6)
+    };
+    Percentiles {
+        count: samples.len(),
+        p50_us: at(500),
+        p99_us: at(990),
+        p999_us: at(999),
+        max_us: at(1000),
+    }
+}
+
+/// A new, empty, migrated database next to DATABASE_URL's; dropped by the caller if wanted.
+pub async fn fresh_database(name_prefix: &str) -> anyhow::Result<(PgPool, String)> {
+    let base = crate::config::db(&crate::config::ProcessEnv)?;
+    let admin = crate::db::connect(&base).await?;
+    let name = format!(
+        "{name_prefix}_{}",
+        chrono::Utc::now().format("%Y%m%d%H%M%S")
+    );
+    sqlx::query(&format!("CREATE DATABASE {name}"))
+        .execute(&admin)
+        .await?;
+    let (prefix, _) = base
+        .url
+        .rsplit_once('/')
+        .ok_or_else(|| anyhow::anyhow!("DATABASE_URL has no database name"))?;
+    let mut cfg = base.clone();
+    cfg.url = format!("{prefix}/{name}");
+    let pool = crate::db::connect(&cfg).await?;
+    crate::db::migrate(&pool).await?;
+    Ok((pool, name))
+}
