@@ -18,7 +18,7 @@ pub const MAX_PUBLISH_BATCH: i64 = 500;
 /// How long the broker has to acknowledge one event before it counts as failed.
 pub const DELIVERY_TIMEOUT_MS: u64 = 30_000;
 /// The first retry delay of a failed event; it doubles per attempt up to [`MAX_BACKOFF_S`].
-pub const MIN_BACKOFF_S: i32 = 1;
+pub const MIN_BACKOFF_S: i32 = 5;
 /// The longest a failed event waits before its next attempt. Events are never given up on.
 pub const MAX_BACKOFF_S: i32 = 300;
 /// How long an idle publisher sleeps before looking for new events.
@@ -123,18 +123,20 @@ async fn mark(
     errors: &[String],
 ) -> Result<()> {
     if !published.is_empty() {
-        sqlx::query("UPDATE billing_events SET published_at = now() WHERE id = ANY($1)")
-            .bind(published)
-            .execute(&mut *tx)
-            .await?;
+        sqlx::query(
+            "UPDATE billing_events SET published_at = clock_timestamp() WHERE id = ANY($1)",
+        )
+        .bind(published)
+        .execute(&mut *tx)
+        .await?;
     }
     if !failed.is_empty() {
         sqlx::query(
             "UPDATE billing_events e
              SET attempts = e.attempts + 1,
                  last_error = f.error,
-                 next_attempt_at = now() + make_interval(secs =>
-                     least($3::int, $4::int * power(2, least(e.attempts, 16))::int))
+                 next_attempt_at = clock_timestamp() + make_interval(secs =>
+                     least($3::int, $4::int * (1 << least(e.attempts, 16))))
              FROM unnest($1::text[], $2::text[]) AS f(id, error)
              WHERE e.id = f.id",
         )
