@@ -1,6 +1,7 @@
 //! Tally: metering, pricing, a double-entry token ledger, quotas, invoices and Stripe sync,
 //! wired into one binary. This crate is the wiring: CLI, HTTP API, configuration.
 
+pub mod alerting;
 pub mod api;
 pub mod apikeys;
 pub mod bench;

@@ -148,6 +148,31 @@ pub fn period_end(period: LimitPeriod, tz: Tz, now: DateTime<Utc>) -> DateTime<U
     }
 }
 
+/// When the period containing `now` started (see `period_end`).
+pub fn period_start(period: LimitPeriod, tz: Tz, now: DateTime<Utc>) -> DateTime<Utc> {
+    match period {
+        LimitPeriod::Hourly => period_end(period, tz, now) - Days::hours(1),
+        LimitPeriod::Daily => local_midnight(tz, now.with_timezone(&tz).date_naive()),
+        LimitPeriod::Monthly => {
+            let local = now.with_timezone(&tz).date_naive();
+            local_midnight(tz, local.with_day(1).unwrap_or(local))
+        }
+    }
+}
+
+/// A finite limit at or past its first alert threshold (70 %), for the alerting pass.
+#[derive(Clone, Debug)]
+pub struct NearLimit {
+    pub tenant: String,
+    pub status: String,
+    pub meter: String,
+    pub spec: LimitSpec,
+    pub limit: Decimal,
+    pub used: Decimal,
+    pub period_start: DateTime<Utc>,
+    pub period_end: DateTime<Utc>,
+}
+
 /// The plan's limits overlaid with the tenant's overrides, by meter.
 fn limits_of(
     catalogue: &Catalogue,
@@ -249,6 +274,34 @@ impl QuotaView {
                 })
                 .collect(),
         )
+    }
+
+    /// Every finite, non-zero limit whose usage has reached 70 % in the current period.
+    pub fn near_limits(&self, catalogue: &Catalogue, now: DateTime<Utc>) -> Vec<NearLimit> {
+        let snap = self.inner.read().unwrap_or_else(|e| e.into_inner());
+        let seventy = Decimal::new(70, 2);
+        let mut out = Vec::new();
+        for (tenant, t) in &snap.tenants {
+            for (meter, spec, _) in limits_of(catalogue, t, now) {
+                let Some(limit) = spec.limit.filter(|l| *l > Decimal::ZERO) else {
+                    continue;
+                };
+                let used = used_in(t.usage.get(&meter), spec.period);
+                if used >= limit * seventy {
+                    out.push(NearLimit {
+                        tenant: tenant.clone(),
+                        status: t.status.clone(),
+                        period_start: period_start(spec.period, t.tz, now),
+                        period_end: period_end(spec.period, t.tz, now),
+                        meter,
+                        spec,
+                        limit,
+                        used,
+                    });
+                }
+            }
+        }
+        out
     }
 
     /// Rebuilds the view from the database as of `now`.

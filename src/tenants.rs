@@ -229,6 +229,8 @@ pub enum TenantError {
         from: &'static str,
         to: &'static str,
     },
+    #[error("recording the billing event failed: {0}")]
+    Events(String),
     #[error(transparent)]
     Db(#[from] sqlx::Error),
 }
@@ -319,6 +321,24 @@ pub async fn set_status(
             .bind(reason)
             .execute(&mut *tx)
             .await?;
+        let now = Utc::now();
+        let event = match to {
+            Status::Suspended => Some(alerts::BillingEvent::tenant_suspended(
+                id,
+                reason.unwrap_or(""),
+                now,
+            )),
+            Status::Active if from == Status::Suspended => {
+                Some(alerts::BillingEvent::tenant_resumed(id, now))
+            }
+            _ => None,
+        };
+        if let Some(event) = event {
+            let event = event.map_err(|e| TenantError::Events(e.to_string()))?;
+            alerts::enqueue(&mut tx, &event)
+                .await
+                .map_err(|e| TenantError::Events(e.to_string()))?;
+        }
     }
     let sql = format!("SELECT {TENANT_COLUMNS} FROM tenants WHERE id = $1");
     let tenant = sqlx::query_as(&sql).bind(id).fetch_one(&mut *tx).await?;

@@ -77,6 +77,7 @@ pub fn router(state: AppState) -> Router {
         .route("/tenants/{id}/usage", get(events::usage))
         .route("/tenants/{id}/wallet", get(ledger::wallet))
         .route("/tenants/{id}/limits", get(quota::list))
+        .route("/tenants/{id}/alerts", get(quota::alerts))
         .route(
             "/tenants/{id}/limits/{meter}",
             axum::routing::put(quota::put),

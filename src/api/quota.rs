@@ -157,3 +157,17 @@ pub async fn put(
         json!({ "meter": meter.as_str(), "limit": dec(limit), "period": period_name(period), "hard": input.hard, "auto_suspend": input.auto_suspend }),
     ))
 }
+
+/// `GET /v1/tenants/{id}/alerts`: alerts raised for the tenant, newest first, as the same
+/// bodies published on `billing-events`.
+pub async fn alerts(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Value>> {
+    load(&state, &principal, &id, Scope::Read).await?;
+    let list = alerts::list_alerts(&state.pool, &id, 100)
+        .await
+        .map_err(ApiError::internal)?;
+    Ok(Json(json!({ "data": list })))
+}

@@ -28,6 +28,7 @@ impl From<TenantError> for ApiError {
                 ApiError::conflict("invalid_transition", e.to_string())
             }
             TenantError::Db(e) => e.into(),
+            e @ TenantError::Events(_) => ApiError::internal(anyhow::anyhow!(e.to_string())),
         }
     }
 }
