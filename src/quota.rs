@@ -204,6 +204,33 @@ fn limits_of(
     out
 }
 
+/// The one limit in force for `meter`: the override, else the plan's (no allocation on the
+/// hot path beyond the answer).
+fn limit_of(
+    catalogue: &Catalogue,
+    t: &TenantState,
+    meter: &str,
+    now: DateTime<Utc>,
+) -> Option<LimitSpec> {
+    if let Some(spec) = t.overrides.get(meter) {
+        return Some(spec.clone());
+    }
+    let plan = catalogue
+        .plan_at(&PlanCode::parse(&t.plan).ok()?, now)
+        .ok()?;
+    let l = plan
+        .limits
+        .iter()
+        .find(|(m, _)| m.as_str() == meter)
+        .map(|(_, l)| l)?;
+    Some(LimitSpec {
+        limit: l.limit,
+        period: l.period,
+        hard: l.enforcement == Enforcement::Hard,
+        auto_suspend: l.auto_suspend,
+    })
+}
+
 fn used_in(u: Option<&Used>, period: LimitPeriod) -> Decimal {
     let u = u.copied().unwrap_or_default();
     match period {
@@ -226,10 +253,7 @@ impl QuotaView {
         let snap = self.inner.read().unwrap_or_else(|e| e.into_inner());
         let t = snap.tenants.get(tenant)?;
         let usage = t.usage.get(meter);
-        let spec = limits_of(catalogue, t, now)
-            .into_iter()
-            .find(|(m, _, _)| m == meter)
-            .map(|(_, s, _)| s);
+        let spec = limit_of(catalogue, t, meter, now);
         let period = spec.as_ref().map_or(LimitPeriod::Monthly, |s| s.period);
         let used = used_in(usage, period);
         let limit = spec.as_ref().and_then(|s| s.limit);

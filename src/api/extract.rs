@@ -107,3 +107,21 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for ApiQuery<T> {
 fn serde_urlencoded_deserializer(query: &str) -> serde_urlencoded::Deserializer<'_> {
     serde_urlencoded::Deserializer::new(form_urlencoded::parse(query.as_bytes()))
 }
+
+/// A non-negative decimal given as a JSON string (`"12.5"`) or number; 422 naming `field`.
+pub fn non_negative_decimal(
+    field: &str,
+    v: &serde_json::Value,
+) -> Result<rust_decimal::Decimal, ApiError> {
+    let parsed = match v {
+        serde_json::Value::String(s) => s.trim().parse::<rust_decimal::Decimal>().ok(),
+        serde_json::Value::Number(n) => n.to_string().parse::<rust_decimal::Decimal>().ok(),
+        _ => None,
+    };
+    parsed.filter(|d| !d.is_sign_negative()).ok_or_else(|| {
+        ApiError::invalid_field(
+            field,
+            "must be a non-negative decimal, as a string or a number",
+        )
+    })
+}

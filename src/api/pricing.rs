@@ -52,17 +52,6 @@ pub struct QuoteInput {
     cost: Option<Value>,
 }
 
-fn decimal(field: &'static str, v: &Value) -> ApiResult<Decimal> {
-    let parsed = match v {
-        Value::String(s) => s.trim().parse::<Decimal>().ok(),
-        Value::Number(n) => n.to_string().parse::<Decimal>().ok(),
-        _ => None,
-    };
-    parsed.ok_or_else(|| {
-        ApiError::invalid_field(field, "must be a decimal number, as a string or a number")
-    })
-}
-
 pub async fn quote(
     State(state): State<AppState>,
     principal: Principal,
@@ -72,11 +61,11 @@ pub async fn quote(
     let now = Utc::now();
     let meter = MeterCode::parse(&input.meter)
         .map_err(|e| ApiError::invalid_field("meter", e.to_string()))?;
-    let quantity = decimal("quantity", &input.quantity)?;
+    let quantity = super::extract::non_negative_decimal("quantity", &input.quantity)?;
     let real_cost_usd = input
         .cost
         .as_ref()
-        .map(|c| decimal("cost", c))
+        .map(|c| super::extract::non_negative_decimal("cost", c))
         .transpose()?;
     let (plan, region, period_usage) = match (&input.tenant, &input.plan, &input.region) {
         (Some(id), None, None) => {

@@ -31,17 +31,7 @@ pub struct CheckInput {
 }
 
 fn quantity(v: &Value) -> ApiResult<Decimal> {
-    let q = match v {
-        Value::String(s) => s.trim().parse::<Decimal>().ok(),
-        Value::Number(n) => n.to_string().parse::<Decimal>().ok(),
-        _ => None,
-    };
-    q.filter(|q| *q >= Decimal::ZERO).ok_or_else(|| {
-        ApiError::invalid_field(
-            "quantity",
-            "must be a non-negative decimal, as a string or a number",
-        )
-    })
+    super::extract::non_negative_decimal("quantity", v)
 }
 
 pub async fn check(
