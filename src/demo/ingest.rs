@@ -56,7 +56,7 @@ pub struct Delivered {
 async fn counted(pool: &PgPool, tenants: &[super::ingest::Created]) -> anyhow::Result<usize> {
     let ids: Vec<&str> = tenants.iter().map(|t| t.id.as_str()).collect();
     let n: i64 =
-        sqlx::query_scalar("SELECT count(*) FROM metering_event_ids WHERE tenant = ANY($1)")
+        sqlx::query_scalar("SELECT count(*) FROM metering_event_ids WHERE tenant_id = ANY($1)")
             .bind(&ids)
             .fetch_one(pool)
             .await?;
