@@ -24,6 +24,8 @@ use sqlx::postgres::PgPoolOptions;
 use sqlx::PgPool;
 
 const TENANTS: usize = 50;
+/// Largest backlog the in-process mock broker holds without dropping old segments.
+const MOCK_MAX_EVENTS: usize = 40_000;
 const METERS: [&str; 4] = [
     "api_calls",
     "ai_tokens",
@@ -320,7 +322,21 @@ async fn poll_probes(pool: &PgPool, seen: &mut HashMap<String, Instant>) {
     }
 }
 
+async fn drop_database(name: &str) {
+    let url = std::env::var("DATABASE_URL").unwrap();
+    let admin = PgPool::connect(&url).await.unwrap();
+    let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+        .execute(&admin)
+        .await;
+}
+
 fn main() {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -352,31 +368,34 @@ fn main() {
         // Without a real broker, librdkafka's in-process mock cluster stands in (labelled).
         let mock;
         let topic = format!("usage-bench-{run}");
-        let (brokers, label) = match std::env::var("KAFKA_BROKERS")
+        let (brokers, label, n_kafka) = match std::env::var("KAFKA_BROKERS")
             .ok()
             .filter(|b| !b.is_empty())
         {
             Some(b) => {
                 create_topics(&b, &topic).await;
-                (b, "KAFKA_BROKERS")
+                (b, "KAFKA_BROKERS".to_string(), n)
             }
             None => {
                 mock = rdkafka::mocking::MockCluster::new(1).unwrap();
                 mock.create_topic(&topic, 3, 1).unwrap();
                 mock.create_topic("usage-bench-dlq", 1, 1).unwrap();
-                (
-                    mock.bootstrap_servers(),
-                    "librdkafka mock cluster (KAFKA_BROKERS unset)",
-                )
+                // The mock broker keeps about 5 MB per partition and drops older segments.
+                let capped = n.min(MOCK_MAX_EVENTS);
+                let label =
+                    format!("librdkafka mock cluster (KAFKA_BROKERS unset), {capped} events");
+                (mock.bootstrap_servers(), label, capped)
             }
         };
-        let (produce, consume, p50, p99) = kafka(&pool, &brokers, &topic, n).await;
+        let (produce, consume, p50, p99) = kafka(&pool, &brokers, &topic, n_kafka).await;
         println!("Kafka broker: {label}");
         println!("Kafka produce (backlog): {produce:.0} events/s");
         println!(
             "Kafka → committed rollups: {consume:.0} events/s ({:.0} % of COPY)",
             100.0 * consume / copy
         );
+        drop(pool);
+        drop_database(&name).await;
         println!("event-to-queryable at 5,000 events/s: p50 {p50:?}, p99 {p99:?}");
     });
 }

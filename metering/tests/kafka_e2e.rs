@@ -114,7 +114,16 @@ fn spawn_consumer(db_url: &str, brokers: &str, topic: &str, dlq: &str, group: &s
         .env("KAFKA_GROUP", group)
         .env("METERING_MAX_BATCH_EVENTS", "50")
         .env("METERING_MAX_BATCH_WAIT_MS", "50")
-        .env("RUST_LOG", "warn")
+        .env(
+            "RUST_LOG",
+            std::env::var("METERING_E2E_CHILD_LOG").unwrap_or_else(|_| "warn".into()),
+        )
+        // Static membership: the restarted process takes over the killed one's place in the
+        // group at once instead of waiting for the broker to expire the dead member.
+        .env(
+            "METERING_KAFKA_CONSUMER_PROPERTIES",
+            format!("group.instance.id={group}-member"),
+        )
         .spawn()
         .expect("spawn metering-consumer")
 }

@@ -23,6 +23,17 @@ async fn main() {
     if let Some(n) = env_number("METERING_MAX_BATCH_EVENTS") {
         config.max_batch_events = usize::try_from(n).unwrap_or(config.max_batch_events);
     }
+    // Extra librdkafka consumer properties, `key=value,key=value` (tests, diagnosis).
+    for pair in std::env::var("METERING_KAFKA_CONSUMER_PROPERTIES")
+        .unwrap_or_default()
+        .split(',')
+    {
+        if let Some((k, v)) = pair.split_once('=') {
+            config
+                .consumer_overrides
+                .push((k.trim().into(), v.trim().into()));
+        }
+    }
     if let Some(ms) = env_number("METERING_MAX_BATCH_WAIT_MS") {
         config.max_batch_wait = Duration::from_millis(ms);
     }
