@@ -117,6 +117,13 @@ fn spawn_consumer(
     c.topic = k.usage_topic.clone();
     c.dlq_topic = k.dlq_topic.clone();
     c.group = k.group.clone();
+    // Static group membership: a restarted instance gets its partitions back at once instead
+    // of waiting for the broker to expire its old member. Must differ between instances.
+    if let Ok(id) = std::env::var("KAFKA_GROUP_INSTANCE_ID") {
+        if !id.trim().is_empty() {
+            c.consumer_overrides.push(("group.instance.id".into(), id));
+        }
+    }
     tracing::info!(brokers = %k.brokers, topic = %c.topic, group = %c.group, "starting the usage consumer");
     let shutdown = async move {
         let _ = stop.changed().await;
