@@ -11,10 +11,14 @@ use rust_decimal::Decimal;
 use serde_json::json;
 use sqlx::{PgPool, Row};
 
-const METERS: [&str; 6] = ["p_sum", "p_count", "p_max", "p_latest", "p_unique", "p_gauge"];
+const METERS: [&str; 6] = [
+    "p_sum", "p_count", "p_max", "p_latest", "p_unique", "p_gauge",
+];
 
 fn now() -> DateTime<Utc> {
-    DateTime::parse_from_rfc3339("2026-11-21T12:00:00Z").unwrap().with_timezone(&Utc)
+    DateTime::parse_from_rfc3339("2026-11-21T12:00:00Z")
+        .unwrap()
+        .with_timezone(&Utc)
 }
 
 /// One generated event, tenant left open so that each case writes under fresh tenants.
@@ -43,11 +47,25 @@ impl Spec {
 }
 
 fn spec() -> impl Strategy<Value = Spec> {
-    (0..6usize, 0..3u8, 0..3u8, 0..50_000u32, 0..(34 * 24 * 60u32), 0..4u8).prop_map(
-        |(meter, subject, service, quantity_milli, minutes_ago, user)| Spec {
-            id: 0, meter, subject, service, quantity_milli, minutes_ago, user,
-        },
+    (
+        0..6usize,
+        0..3u8,
+        0..3u8,
+        0..50_000u32,
+        0..(34 * 24 * 60u32),
+        0..4u8,
     )
+        .prop_map(
+            |(meter, subject, service, quantity_milli, minutes_ago, user)| Spec {
+                id: 0,
+                meter,
+                subject,
+                service,
+                quantity_milli,
+                minutes_ago,
+                user,
+            },
+        )
 }
 
 /// Distinct events, then a shuffled, duplicated delivery of them cut into batches.
@@ -59,10 +77,17 @@ fn scenario() -> impl Strategy<Value = (Vec<Spec>, Vec<usize>, Vec<usize>)> {
             s.minutes_ago %= if i % 3 == 0 { 20 } else { 34 * 24 * 60 };
         }
         let n = specs.len();
-        let delivery = (prop::collection::vec(0..n, 0..n * 2), Just((0..n).collect::<Vec<_>>()))
+        let delivery = (
+            prop::collection::vec(0..n, 0..n * 2),
+            Just((0..n).collect::<Vec<_>>()),
+        )
             .prop_map(|(dups, all)| all.into_iter().chain(dups).collect::<Vec<_>>())
             .prop_shuffle();
-        (Just(specs), delivery, prop::collection::vec(1..12usize, 1..20))
+        (
+            Just(specs),
+            delivery,
+            prop::collection::vec(1..12usize, 1..20),
+        )
     })
 }
 
@@ -74,12 +99,18 @@ struct Db {
 fn db() -> &'static Db {
     static DB: OnceLock<Db> = OnceLock::new();
     DB.get_or_init(|| {
-        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
         let pool = rt.block_on(async {
             let url = std::env::var("DATABASE_URL").expect("DATABASE_URL must be set");
             let admin = PgPool::connect(&url).await.unwrap();
             let name = format!("metering_props_{}", uuid::Uuid::new_v4().simple());
-            sqlx::query(&format!("CREATE DATABASE {name}")).execute(&admin).await.unwrap();
+            sqlx::query(&format!("CREATE DATABASE {name}"))
+                .execute(&admin)
+                .await
+                .unwrap();
             let (base, _) = url.rsplit_once('/').unwrap();
             let pool = PgPool::connect(&format!("{base}/{name}")).await.unwrap();
             sqlx::migrate!("../migrations").run(&pool).await.unwrap();
@@ -88,8 +119,13 @@ fn db() -> &'static Db {
                 Aggregation::Count,
                 Aggregation::Max,
                 Aggregation::Latest,
-                Aggregation::UniqueCount { property: Some("user".into()) },
-                Aggregation::TimeWeighted { sample_seconds: 3600, per_seconds: 86_400 },
+                Aggregation::UniqueCount {
+                    property: Some("user".into()),
+                },
+                Aggregation::TimeWeighted {
+                    sample_seconds: 3600,
+                    per_seconds: 86_400,
+                },
             ];
             for (code, aggregation) in METERS.iter().zip(aggs) {
                 let meter = Meter {
@@ -122,17 +158,45 @@ async fn add_tenant(pool: &PgPool, id: &str) {
 async fn snapshot(pool: &PgPool, tenant: &str) -> Vec<String> {
     let cols = "meter, bucket::text, aggregation, value::text, event_count::text, cost_usd::text, latest_time::text, latest_id";
     let mut out = Vec::new();
-    for table in ["metering_rollup_5m", "metering_rollup_1h", "metering_rollup_1d"] {
+    for table in [
+        "metering_rollup_5m",
+        "metering_rollup_1h",
+        "metering_rollup_1d",
+    ] {
         let sql = format!(
             "SELECT concat_ws('|', '{table}', {cols}, subject, region, service) FROM {table}
              WHERE tenant_id = $1 ORDER BY 1"
         );
-        out.extend(sqlx::query(&sql).bind(tenant).fetch_all(pool).await.unwrap().iter().map(|r| r.get::<String, _>(0)));
+        out.extend(
+            sqlx::query(&sql)
+                .bind(tenant)
+                .fetch_all(pool)
+                .await
+                .unwrap()
+                .iter()
+                .map(|r| r.get::<String, _>(0)),
+        );
     }
     let month = format!("SELECT concat_ws('|', {cols}, period_month::text, period_end::text) FROM metering_rollup_month WHERE tenant_id = $1 ORDER BY 1");
-    out.extend(sqlx::query(&month).bind(tenant).fetch_all(pool).await.unwrap().iter().map(|r| r.get::<String, _>(0)));
+    out.extend(
+        sqlx::query(&month)
+            .bind(tenant)
+            .fetch_all(pool)
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| r.get::<String, _>(0)),
+    );
     let sets = "SELECT concat_ws('|', grain, meter, bucket::text, subject, region, service, value) FROM metering_unique_values WHERE tenant_id = $1 ORDER BY 1";
-    out.extend(sqlx::query(sets).bind(tenant).fetch_all(pool).await.unwrap().iter().map(|r| r.get::<String, _>(0)));
+    out.extend(
+        sqlx::query(sets)
+            .bind(tenant)
+            .fetch_all(pool)
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| r.get::<String, _>(0)),
+    );
     out
 }
 
