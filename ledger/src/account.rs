@@ -70,6 +70,24 @@ pub(crate) const ACCOUNT_COLUMNS: &str = "id, tenant, asset, debits_must_not_exc
      credits_must_not_exceed_debits, debits_posted, credits_posted, debits_pending, \
      credits_pending, expires_at, metadata, created_at";
 
+/// The two balance-limit flags of an account row.
+pub(crate) fn flags_from_row(row: &sqlx::postgres::PgRow) -> Result<AccountFlags> {
+    Ok(AccountFlags {
+        debits_must_not_exceed_credits: row.try_get("debits_must_not_exceed_credits")?,
+        credits_must_not_exceed_debits: row.try_get("credits_must_not_exceed_debits")?,
+    })
+}
+
+/// The four counters of an account row.
+pub(crate) fn balances_from_row(row: &sqlx::postgres::PgRow) -> Result<Balances> {
+    Balances::from_db(
+        row.try_get("debits_posted")?,
+        row.try_get("credits_posted")?,
+        row.try_get("debits_pending")?,
+        row.try_get("credits_pending")?,
+    )
+}
+
 pub(crate) fn account_from_row(row: &sqlx::postgres::PgRow) -> Result<Account> {
     Ok(Account {
         id: AccountId::from_db(row.try_get("id")?),
@@ -77,16 +95,8 @@ pub(crate) fn account_from_row(row: &sqlx::postgres::PgRow) -> Result<Account> {
             .try_get::<Option<String>, _>("tenant")?
             .map(TenantId::from_db),
         asset: AssetCode::from_db(row.try_get("asset")?),
-        flags: AccountFlags {
-            debits_must_not_exceed_credits: row.try_get("debits_must_not_exceed_credits")?,
-            credits_must_not_exceed_debits: row.try_get("credits_must_not_exceed_debits")?,
-        },
-        balances: Balances::from_db(
-            row.try_get("debits_posted")?,
-            row.try_get("credits_posted")?,
-            row.try_get("debits_pending")?,
-            row.try_get("credits_pending")?,
-        )?,
+        flags: flags_from_row(row)?,
+        balances: balances_from_row(row)?,
         expires_at: row.try_get("expires_at")?,
         metadata: row.try_get("metadata")?,
         created_at: row.try_get("created_at")?,

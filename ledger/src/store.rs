@@ -6,7 +6,6 @@ use chrono::{DateTime, Utc};
 use serde_json::Value;
 use sqlx::{PgConnection, Row};
 
-use crate::account::AccountFlags;
 use crate::amount::Amount;
 use crate::balances::Balances;
 use crate::error::{corrupt, Result};
@@ -74,16 +73,8 @@ pub(crate) async fn lock_accounts(
         accounts.push(AccountState {
             id: AccountId::from_db(row.try_get("id")?),
             asset: AssetCode::from_db(row.try_get("asset")?),
-            flags: AccountFlags {
-                debits_must_not_exceed_credits: row.try_get("debits_must_not_exceed_credits")?,
-                credits_must_not_exceed_debits: row.try_get("credits_must_not_exceed_debits")?,
-            },
-            balances: Balances::from_db(
-                row.try_get("debits_posted")?,
-                row.try_get("credits_posted")?,
-                row.try_get("debits_pending")?,
-                row.try_get("credits_pending")?,
-            )?,
+            flags: crate::account::flags_from_row(row)?,
+            balances: crate::account::balances_from_row(row)?,
             last_seq: row.try_get("last_seq")?,
         });
     }
