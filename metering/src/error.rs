@@ -26,6 +26,9 @@ pub enum MeteringError {
     /// Kafka failed (consumer creation, subscription, DLQ delivery).
     #[error("kafka error: {0}")]
     Kafka(#[from] rdkafka::error::KafkaError),
+    /// Rating the batch (a [`crate::BatchHook`]) failed for a reason other than the database.
+    #[error("rating: {0}")]
+    Rating(String),
     /// A configuration value is missing or malformed.
     #[error("configuration: {0}")]
     Config(String),

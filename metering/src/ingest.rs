@@ -4,6 +4,8 @@
 use std::collections::{BTreeSet, HashMap};
 
 use chrono::{DateTime, NaiveDate, Utc};
+use futures::future::BoxFuture;
+use rust_decimal::Decimal;
 use serde_json::Value;
 use sqlx::{PgConnection, PgPool, Row};
 
@@ -67,6 +69,33 @@ impl BatchOutcome {
     }
 }
 
+/// One newly counted event as the rollups saw it, handed to a [`BatchHook`].
+#[derive(Debug, Clone)]
+pub struct CountedUsage<'a> {
+    pub tenant: &'a str,
+    pub meter: &'a str,
+    /// The meter's aggregation code (`sum`, `count`, `max`, …).
+    pub aggregation: &'static str,
+    /// What the event added to a summable bucket (`count`: 1; time-weighted: unit-seconds).
+    pub value: Decimal,
+    /// Real provider cost in USD (the event's `cost`, else the meter's rate).
+    pub cost_usd: Decimal,
+    pub time: DateTime<Utc>,
+    /// The tenant's IANA time zone.
+    pub timezone: &'a str,
+}
+
+/// Work that must commit or roll back together with a batch's rollups (rating and wallet
+/// debits). It runs inside the batch transaction after the rollups are written; an error
+/// rolls the whole batch back, so the caller retries it as a unit.
+pub trait BatchHook: Send + Sync {
+    fn after_rollups<'c>(
+        &'c self,
+        conn: &'c mut PgConnection,
+        counted: &'c [CountedUsage<'c>],
+    ) -> BoxFuture<'c, Result<()>>;
+}
+
 struct TenantInfo {
     region: String,
     timezone: String,
@@ -75,6 +104,15 @@ struct TenantInfo {
 /// Ingests a batch in one transaction. On error nothing was written (retry the batch as is);
 /// on success every event is accepted, a duplicate, or parked.
 pub async fn ingest_batch(pool: &PgPool, events: &[UsageEvent]) -> Result<BatchOutcome> {
+    ingest_batch_with(pool, events, None).await
+}
+
+/// [`ingest_batch`] with a hook that runs in the batch transaction (see [`BatchHook`]).
+pub async fn ingest_batch_with(
+    pool: &PgPool,
+    events: &[UsageEvent],
+    hook: Option<&dyn BatchHook>,
+) -> Result<BatchOutcome> {
     if events.len() > MAX_BATCH_EVENTS {
         return Err(MeteringError::BatchTooLarge {
             len: events.len(),
@@ -88,7 +126,7 @@ pub async fn ingest_batch(pool: &PgPool, events: &[UsageEvent]) -> Result<BatchO
     // Partition DDL commits on its own, so the batch transaction never holds its locks.
     store::ensure_partitions(&mut conn, &months_of(events)).await?;
     let mut tx = sqlx::Connection::begin(&mut *conn).await?;
-    let outcome = ingest_in_transaction(&mut tx, events).await?;
+    let outcome = ingest_in_transaction_with(&mut tx, events, hook).await?;
     tx.commit().await?;
     Ok(outcome)
 }
@@ -106,6 +144,15 @@ fn months_of(events: &[UsageEvent]) -> Vec<NaiveDate> {
 pub async fn ingest_in_transaction(
     conn: &mut PgConnection,
     events: &[UsageEvent],
+) -> Result<BatchOutcome> {
+    ingest_in_transaction_with(conn, events, None).await
+}
+
+/// [`ingest_in_transaction`] with a hook that runs after the rollups (see [`BatchHook`]).
+pub async fn ingest_in_transaction_with(
+    conn: &mut PgConnection,
+    events: &[UsageEvent],
+    hook: Option<&dyn BatchHook>,
 ) -> Result<BatchOutcome> {
     let mut outcomes = vec![EventOutcome::Duplicate; events.len()];
     // First copy of each (tenant, id) in the batch; later copies stay Duplicate.
@@ -155,6 +202,7 @@ pub async fn ingest_in_transaction(
         store::insert_events(conn, &raw).await?
     };
     let mut aggs = Aggregates::default();
+    let mut counted = Vec::with_capacity(if hook.is_some() { inserted.len() } else { 0 });
     for &i in &inserted {
         let i = usize::try_from(i).unwrap_or(usize::MAX);
         let (Some(e), Some(slot)) = (events.get(i), outcomes.get_mut(i)) else {
@@ -162,9 +210,10 @@ pub async fn ingest_in_transaction(
         };
         *slot = EventOutcome::Accepted;
         let tenant = &tenants[e.tenant.as_str()];
+        let meter = &meters[e.meter.as_str()];
         aggs.add(&Attributed {
             event: e,
-            meter: &meters[e.meter.as_str()],
+            meter,
             region: e
                 .region
                 .as_ref()
@@ -172,10 +221,27 @@ pub async fn ingest_in_transaction(
             month: month_period(tenant_zone(Some(&tenant.timezone)), e.time),
             timezone: &tenant.timezone,
         })?;
+        if hook.is_some() {
+            let (value, cost_usd) = crate::rollup::contribution(e, meter)?;
+            counted.push(CountedUsage {
+                tenant: e.tenant.as_str(),
+                meter: e.meter.as_str(),
+                aggregation: meter.aggregation.code(),
+                value,
+                cost_usd,
+                time: e.time,
+                timezone: &tenant.timezone,
+            });
+        }
     }
     store::grow_unique_sets(conn, &mut aggs).await?;
     store::upsert_rollups(conn, &aggs).await?;
     store::park(conn, &parked).await?;
+    if let Some(hook) = hook {
+        if !counted.is_empty() {
+            hook.after_rollups(conn, &counted).await?;
+        }
+    }
     Ok(BatchOutcome { outcomes })
 }
 

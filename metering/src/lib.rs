@@ -20,8 +20,9 @@ pub use bucket::{Granularity, MonthPeriod};
 pub use error::{MeteringError, Result};
 pub use event::{EventId, FieldError, MeterCode, Quantity, Region, TenantId, UsageEvent};
 pub use ingest::{
-    ingest_batch, ingest_in_transaction, parse_batch, BatchOutcome, EventOutcome, ParkReason,
-    ParsedBatch, MAX_BATCH_EVENTS,
+    ingest_batch, ingest_batch_with, ingest_in_transaction, ingest_in_transaction_with,
+    parse_batch, BatchHook, BatchOutcome, CountedUsage, EventOutcome, ParkReason, ParsedBatch,
+    MAX_BATCH_EVENTS,
 };
 pub use meter::{get_meter, list_meters, upsert_meter, Aggregation, Meter};
 pub use parked::{maintain, replay_parked, ReplayOutcome, MAX_REPLAY_EVENTS};

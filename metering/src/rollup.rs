@@ -107,7 +107,7 @@ pub(crate) struct Aggregates<'a> {
 }
 
 /// The event's contribution to a bucket value, and its cost in USD.
-fn contribution(event: &UsageEvent, meter: &Meter) -> Result<(Decimal, Decimal)> {
+pub(crate) fn contribution(event: &UsageEvent, meter: &Meter) -> Result<(Decimal, Decimal)> {
     let q = event.quantity.value();
     let rate = meter.cost_per_unit_usd;
     let (value, default_cost) = match &meter.aggregation {

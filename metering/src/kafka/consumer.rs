@@ -18,7 +18,7 @@ use super::context::{DrainContext, Progress};
 use super::dlq::{self, DeadLetter};
 use crate::error::Result;
 use crate::event::UsageEvent;
-use crate::ingest::ingest_batch;
+use crate::ingest::{ingest_batch_with, BatchHook};
 
 /// Longest pause between retries of a failed database or DLQ write.
 const MAX_RETRY_BACKOFF: Duration = Duration::from_secs(5);
@@ -75,6 +75,16 @@ pub async fn run_consumer(
     pool: PgPool,
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<ConsumerStats> {
+    run_consumer_with(config, pool, None, shutdown).await
+}
+
+/// [`run_consumer`] with a hook that runs inside every batch transaction (rating).
+pub async fn run_consumer_with(
+    config: ConsumerConfig,
+    pool: PgPool,
+    hook: Option<Arc<dyn BatchHook>>,
+    shutdown: impl Future<Output = ()> + Send,
+) -> Result<ConsumerStats> {
     config.validate()?;
     let progress = Arc::new(Progress::default());
     let kafka = Arc::new(consumer(&config, progress.clone())?);
@@ -88,6 +98,7 @@ pub async fn run_consumer(
         producer,
         kafka: kafka.clone(),
         progress,
+        hook,
         stats: ConsumerStats::default(),
     };
     let mut shutdown = std::pin::pin!(futures::FutureExt::fuse(shutdown));
@@ -185,6 +196,7 @@ struct Processor<'a> {
     producer: rdkafka::producer::FutureProducer,
     kafka: Arc<Kafka>,
     progress: Arc<Progress>,
+    hook: Option<Arc<dyn BatchHook>>,
     stats: ConsumerStats,
 }
 
@@ -257,7 +269,7 @@ impl Processor<'_> {
         stop: watch::Receiver<bool>,
     ) -> Option<crate::ingest::BatchOutcome> {
         match retry("database write", stop.clone(), || {
-            ingest_batch(&self.pool, events)
+            ingest_batch_with(&self.pool, events, self.hook.as_deref())
         })
         .await?
         {
@@ -267,7 +279,7 @@ impl Processor<'_> {
         let mut outcome = crate::ingest::BatchOutcome::default();
         for (e, m) in events.iter().zip(origins) {
             match retry("database write", stop.clone(), || {
-                ingest_batch(&self.pool, std::slice::from_ref(e))
+                ingest_batch_with(&self.pool, std::slice::from_ref(e), self.hook.as_deref())
             })
             .await?
             {

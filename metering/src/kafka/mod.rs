@@ -10,5 +10,5 @@ mod context;
 mod dlq;
 
 pub use config::ConsumerConfig;
-pub use consumer::{run_consumer, ConsumerStats};
+pub use consumer::{run_consumer, run_consumer_with, ConsumerStats};
 pub use dlq::ERROR_HEADER;
