@@ -2,7 +2,8 @@
 //! optionally, KAFKA_BROKERS). In one run, on the same generated rows:
 //! 1. the ceiling: a plain `COPY` into an unindexed table;
 //! 2. the write path directly, batches of 1,000 (what HTTP does), 1 and 4 concurrent writers;
-//! 3. Kafka → committed rollups, sustained, from a backlog (5,000-event batches);
+//! 3. Kafka → committed rollups, sustained, from a backlog, with the consumer's default batch
+//!    bounds and writers (`METERING_BENCH_MAX_BATCH_EVENTS`, `METERING_BENCH_WRITERS` override);
 //! 4. event-to-queryable latency at a steady produce rate (p50 / p99 over probe events).
 //!
 //! `METERING_BENCH_EVENTS` (default 200,000) sets the row count.
@@ -131,6 +132,10 @@ async fn copy_ceiling(pool: &PgPool, events: &[UsageEvent]) -> f64 {
     rate(events.len(), started.elapsed())
 }
 
+fn env_usize(name: &str) -> Option<usize> {
+    std::env::var(name).ok().and_then(|v| v.parse().ok())
+}
+
 fn rate(n: usize, d: Duration) -> f64 {
     n as f64 / d.as_secs_f64()
 }
@@ -162,8 +167,11 @@ async fn write_path(pool: &PgPool, events: Vec<UsageEvent>, writers: usize) -> f
     rate(n, started.elapsed())
 }
 
+/// Events counted so far: each adds exactly 1 to one month rollup row. Polled every 20 ms, so
+/// it must stay cheap (a `count(*)` over the dedupe keys took a third of a core and slowed
+/// the very consumer it measured).
 async fn written(pool: &PgPool) -> i64 {
-    sqlx::query_scalar("SELECT count(*) FROM metering_event_ids")
+    sqlx::query_scalar("SELECT COALESCE(sum(event_count), 0)::int8 FROM metering_rollup_month")
         .fetch_one(pool)
         .await
         .unwrap()
@@ -238,6 +246,16 @@ async fn kafka(
     config.dlq_topic = "usage-bench-dlq".into();
     config.group = format!("bench-{run}");
     config.consumer_overrides = vec![("fetch.max.bytes".into(), "52428800".into())];
+    if let Some(n) = env_usize("METERING_BENCH_MAX_BATCH_EVENTS") {
+        config.max_batch_events = n;
+    }
+    if let Some(n) = env_usize("METERING_BENCH_WRITERS") {
+        config.writers = n;
+    }
+    println!(
+        "Kafka consumer: batches of up to {} events, {} writers",
+        config.max_batch_events, config.writers
+    );
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let consumer = tokio::spawn(run_consumer(config, pool.clone(), async {
         let _ = stopped.await;

@@ -4,6 +4,9 @@ use std::time::Duration;
 
 use crate::error::{MeteringError, Result};
 
+/// Most concurrent writer tasks a consumer runs (each holds a database connection).
+pub const MAX_WRITERS: usize = 16;
+
 /// What `run_consumer` needs. Build with [`ConsumerConfig::new`] or [`ConsumerConfig::from_env`].
 #[derive(Debug, Clone)]
 pub struct ConsumerConfig {
@@ -24,6 +27,9 @@ pub struct ConsumerConfig {
     /// How long a partition revocation waits for in-flight messages to be written and their
     /// offsets stored before it lets the rebalance proceed.
     pub rebalance_drain_timeout: Duration,
+    /// Concurrent writer tasks, each with its own database connection. A partition belongs
+    /// to one writer (`partition % writers`), so its batches stay in order.
+    pub writers: usize,
     /// Extra librdkafka consumer properties (tests and benchmarks tune fetch sizes here).
     pub consumer_overrides: Vec<(String, String)>,
 }
@@ -36,10 +42,11 @@ impl ConsumerConfig {
             topic: "usage-events".into(),
             dlq_topic: "usage-events-dlq".into(),
             group: "tally-metering".into(),
-            max_batch_events: 5_000,
+            max_batch_events: 20_000,
             max_batch_bytes: 8 * 1024 * 1024,
             max_batch_wait: Duration::from_millis(200),
             rebalance_drain_timeout: Duration::from_secs(10),
+            writers: 4,
             consumer_overrides: Vec::new(),
         }
     }
@@ -72,6 +79,11 @@ impl ConsumerConfig {
             return Err(MeteringError::Config(format!(
                 "max_batch_events must be between 1 and {}",
                 crate::MAX_BATCH_EVENTS
+            )));
+        }
+        if self.writers == 0 || self.writers > MAX_WRITERS {
+            return Err(MeteringError::Config(format!(
+                "writers must be between 1 and {MAX_WRITERS}"
             )));
         }
         if self.max_batch_bytes == 0 || self.max_batch_wait.is_zero() {

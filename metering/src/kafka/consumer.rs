@@ -34,9 +34,8 @@ pub struct ConsumerStats {
     pub dead_lettered: u64,
 }
 
-/// A message detached from the consumer, numbered by the reader.
+/// A message detached from the consumer.
 struct Received {
-    seq: u64,
     partition: i32,
     offset: i64,
     key: Option<Vec<u8>>,
@@ -86,60 +85,83 @@ pub async fn run_consumer_with(
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<ConsumerStats> {
     config.validate()?;
+    let config = Arc::new(config);
     let progress = Arc::new(Progress::default());
     let kafka = Arc::new(consumer(&config, progress.clone())?);
     let producer = dlq::producer(&config.brokers)?;
     let (stop_tx, stop_rx) = watch::channel(false);
-    let (tx, mut rx) = mpsc::channel::<Received>(config.max_batch_events);
-    let reader = tokio::spawn(read(kafka.clone(), tx, progress.clone(), stop_rx.clone()));
-    let mut processor = Processor {
-        config: &config,
-        pool,
-        producer,
-        kafka: kafka.clone(),
-        progress,
-        hook,
-        stats: ConsumerStats::default(),
-    };
+    let mut inboxes = Vec::with_capacity(config.writers);
+    let mut writers = tokio::task::JoinSet::new();
+    for _ in 0..config.writers {
+        let (tx, rx) = mpsc::channel::<Received>(config.max_batch_events);
+        inboxes.push(tx);
+        let processor = Processor {
+            config: config.clone(),
+            pool: pool.clone(),
+            producer: producer.clone(),
+            kafka: kafka.clone(),
+            progress: progress.clone(),
+            hook: hook.clone(),
+            stats: ConsumerStats::default(),
+        };
+        writers.spawn(processor.run(rx, stop_rx.clone()));
+    }
+    let reader = tokio::spawn(read(kafka.clone(), inboxes, progress, stop_rx));
     let mut shutdown = std::pin::pin!(futures::FutureExt::fuse(shutdown));
-    let mut stopping = false;
-    let result = loop {
-        let batch = tokio::select! {
-            _ = &mut shutdown => break Ok(()),
-            batch = collect(&mut rx, &config) => batch,
-        };
-        let Some(batch) = batch else { break Ok(()) };
-        let work = processor.process(batch, stop_rx.clone());
-        let mut work = std::pin::pin!(work);
-        // A shutdown during a batch lets it finish, or abandon its retries (offsets unstored).
-        let done = tokio::select! {
-            r = &mut work => r,
-            _ = &mut shutdown => {
-                stopping = true;
-                let _ = stop_tx.send(true);
-                work.await
+    let mut stats = ConsumerStats::default();
+    let mut result = Ok(());
+    // Until shutdown, or until a writer stops on its own (a failure retrying cannot fix).
+    tokio::select! {
+        _ = &mut shutdown => {}
+        done = writers.join_next() => {
+            if let Some(finished) = done {
+                result = stats.absorb(finished);
             }
-        };
-        if done.is_err() || stopping {
-            break done;
         }
-    };
+    }
+    // Writers finish the batch in hand (or abandon its retries, offsets unstored) and stop.
     let _ = stop_tx.send(true);
+    while let Some(finished) = writers.join_next().await {
+        let r = stats.absorb(finished);
+        if result.is_ok() {
+            result = r;
+        }
+    }
     let _ = reader.await;
     if let Err(e) = kafka.commit_consumer_state(CommitMode::Sync) {
         tracing::debug!(error = %e, "final commit");
     }
-    result.map(|()| processor.stats)
+    result.map(|()| stats)
 }
 
-/// The reader: receives, detaches and numbers messages. Rebalance callbacks run in here.
+impl ConsumerStats {
+    /// Adds a finished writer's totals; its error, if it failed.
+    fn absorb(
+        &mut self,
+        finished: std::result::Result<(ConsumerStats, Result<()>), tokio::task::JoinError>,
+    ) -> Result<()> {
+        let (s, r) = finished.map_err(|e| {
+            crate::error::MeteringError::Config(format!("a consumer writer task failed: {e}"))
+        })?;
+        self.batches += s.batches;
+        self.messages += s.messages;
+        self.accepted += s.accepted;
+        self.duplicates += s.duplicates;
+        self.parked += s.parked;
+        self.dead_lettered += s.dead_lettered;
+        r
+    }
+}
+
+/// The reader: receives and detaches messages, and hands each to the writer that owns
+/// its partition (`partition % writers`), so a partition's batches stay in order and its
+/// offsets are stored by one writer only. Rebalance callbacks run in here.
 async fn read(
     kafka: Arc<Kafka>,
-    tx: mpsc::Sender<Received>,
+    inboxes: Vec<mpsc::Sender<Received>>,
     progress: Arc<Progress>,
     mut stop: watch::Receiver<bool>,
 ) {
-    let mut seq = 0u64;
     loop {
         let msg = tokio::select! {
             _ = stop.changed() => return,
@@ -153,17 +175,22 @@ async fn read(
                 continue;
             }
         };
-        seq += 1;
         let received = Received {
-            seq,
             partition: msg.partition(),
             offset: msg.offset(),
             key: msg.key().map(<[u8]>::to_vec),
             payload: msg.payload().map(<[u8]>::to_vec),
         };
         drop(msg);
-        progress.sent(seq);
-        if tx.send(received).await.is_err() {
+        let owner = usize::try_from(received.partition).unwrap_or(0) % inboxes.len();
+        progress.sent(1);
+        let send = inboxes[owner].send(received);
+        // A full inbox must not keep the reader from seeing a shutdown.
+        let sent = tokio::select! {
+            _ = stop.changed() => return,
+            r = send => r,
+        };
+        if sent.is_err() {
             return;
         }
     }
@@ -190,8 +217,8 @@ async fn collect(
     Some(batch)
 }
 
-struct Processor<'a> {
-    config: &'a ConsumerConfig,
+struct Processor {
+    config: Arc<ConsumerConfig>,
     pool: PgPool,
     producer: rdkafka::producer::FutureProducer,
     kafka: Arc<Kafka>,
@@ -200,7 +227,31 @@ struct Processor<'a> {
     stats: ConsumerStats,
 }
 
-impl Processor<'_> {
+impl Processor {
+    /// One writer: batches from its inbox until the inbox closes, `stop` flips between
+    /// batches, or a batch fails for good. Returns its totals and how it ended.
+    async fn run(
+        mut self,
+        mut rx: mpsc::Receiver<Received>,
+        mut stop: watch::Receiver<bool>,
+    ) -> (ConsumerStats, Result<()>) {
+        let result = loop {
+            if *stop.borrow() {
+                break Ok(());
+            }
+            let batch = tokio::select! {
+                _ = stop.changed() => break Ok(()),
+                batch = collect(&mut rx, &self.config) => batch,
+            };
+            let Some(batch) = batch else { break Ok(()) };
+            // A stop during the batch lets it finish, or abandon its retries (offsets unstored).
+            if let Err(e) = self.process(batch, stop.clone()).await {
+                break Err(e);
+            }
+        };
+        (self.stats, result)
+    }
+
     async fn process(&mut self, batch: Vec<Received>, stop: watch::Receiver<bool>) -> Result<()> {
         let now = Utc::now();
         let mut events = Vec::with_capacity(batch.len());
@@ -252,9 +303,7 @@ impl Processor<'_> {
         self.stats.duplicates += outcome.duplicates() as u64;
         self.stats.parked += outcome.parked() as u64;
         self.stats.dead_lettered += letters.len() as u64;
-        if let Some(last) = batch.last() {
-            self.progress.done(last.seq);
-        }
+        self.progress.done(batch.len() as u64);
         Ok(())
     }
 

@@ -7,7 +7,8 @@ use std::time::{Duration, Instant};
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance};
 use rdkafka::ClientContext;
 
-/// Sequence numbers shared between the reader (sends) and the processor (done).
+/// Message counts shared between the reader (handed to a writer) and the writers (written,
+/// offsets stored). Counts, not sequence numbers: writers finish their batches in any order.
 #[derive(Default)]
 pub(crate) struct Progress {
     state: Mutex<(u64, u64)>,
@@ -15,17 +16,17 @@ pub(crate) struct Progress {
 }
 
 impl Progress {
-    /// The reader handed message number `seq` to the processor.
-    pub fn sent(&self, seq: u64) {
+    /// The reader handed `n` more messages to the writers.
+    pub fn sent(&self, n: u64) {
         if let Ok(mut s) = self.state.lock() {
-            s.0 = seq;
+            s.0 += n;
         }
     }
 
-    /// The processor finished (written, offsets stored) every message up to `seq`.
-    pub fn done(&self, seq: u64) {
+    /// A writer finished `n` more messages (written, offsets stored).
+    pub fn done(&self, n: u64) {
         if let Ok(mut s) = self.state.lock() {
-            s.1 = seq;
+            s.1 += n;
         }
         self.changed.notify_all();
     }
