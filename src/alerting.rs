@@ -53,6 +53,23 @@ impl Alerting {
             raised += raise(pool, &near, now).await?;
             self.seen.insert(key);
         }
+        for tenant in view.limit_suspensions_cleared(catalogue, now) {
+            // Re-checked under the row lock: another instance or the owner may have acted.
+            let mut tx = pool.begin().await?;
+            let cause: Option<(String, Option<String>)> = sqlx::query_as(
+                "SELECT status, suspended_cause FROM tenants WHERE id = $1 FOR UPDATE",
+            )
+            .bind(&tenant)
+            .fetch_optional(&mut *tx)
+            .await?;
+            if cause == Some(("suspended".into(), Some("limit".into()))) {
+                let reason = "hard limit no longer exceeded";
+                tenants::set_status_in(&mut tx, &tenant, Status::Active, Some(reason), None)
+                    .await?;
+                tracing::info!(%tenant, reason, "tenant resumed");
+            }
+            tx.commit().await?;
+        }
         Ok(raised)
     }
 }
@@ -82,7 +99,14 @@ async fn raise(pool: &PgPool, near: &NearLimit, now: DateTime<Utc>) -> anyhow::R
             near.limit,
             crate::quota::period_name(near.spec.period)
         );
-        tenants::set_status(pool, &near.tenant, Status::Suspended, Some(&reason)).await?;
+        tenants::set_status(
+            pool,
+            &near.tenant,
+            Status::Suspended,
+            Some(&reason),
+            Some(tenants::Cause::Limit),
+        )
+        .await?;
         tracing::info!(tenant = %near.tenant, %reason, "tenant suspended");
     }
     Ok(raised.len())

@@ -165,7 +165,11 @@ async fn ledger_verify() -> anyhow::Result<ExitCode> {
     let pool = db::connect(&config::db(&config::ProcessEnv)?).await?;
     let report = ledger::verify(&pool).await?;
     println!("{report}");
-    Ok(if report.is_ok() {
+    let catalogue = crate::catalogue::CatalogueStore::embedded()?;
+    catalogue.refresh(&pool).await?;
+    let charging = crate::charging::reconcile(&pool, &catalogue.current()).await?;
+    println!("{charging}");
+    Ok(if report.is_ok() && charging.mismatches.is_empty() {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE

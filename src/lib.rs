@@ -6,6 +6,7 @@ pub mod api;
 pub mod apikeys;
 pub mod bench;
 pub mod catalogue;
+pub mod charging;
 pub mod cli;
 pub mod config;
 pub mod db;

@@ -38,10 +38,19 @@ struct Used {
 
 struct TenantState {
     status: String,
+    /// Why a suspended tenant is suspended (`owner`, `insufficient_balance`, `limit`).
+    cause: Option<String>,
     plan: String,
+    region: String,
+    prepaid: bool,
+    /// Spendable wallet tokens (unexpired grants + purchased − holds).
+    wallet: i64,
     tz: Tz,
     usage: HashMap<String, Used>,
     overrides: HashMap<String, LimitSpec>,
+    /// Per-subject limits and their subjects' usage, by (meter, subject).
+    subject_limits: HashMap<(String, String), LimitSpec>,
+    subject_usage: HashMap<(String, String), Used>,
 }
 
 #[derive(Default)]
@@ -55,6 +64,7 @@ struct Snapshot {
 pub enum Refusal {
     QuotaExceeded,
     Suspended,
+    InsufficientBalance,
 }
 
 impl Refusal {
@@ -62,6 +72,7 @@ impl Refusal {
         match self {
             Refusal::QuotaExceeded => "quota_exceeded",
             Refusal::Suspended => "suspended",
+            Refusal::InsufficientBalance => "insufficient_balance",
         }
     }
 }
@@ -231,6 +242,48 @@ fn limit_of(
     })
 }
 
+/// Whether a prepaid tenant's wallet covers `quantity` more of `meter`: its price beyond
+/// what is left of the plan's allowance, in tokens. A meter the catalogue cannot price
+/// (unknown, not sold on the plan) costs nothing here; the rating path decides.
+fn covers(
+    catalogue: &Catalogue,
+    t: &TenantState,
+    meter: &str,
+    quantity: Decimal,
+    now: DateTime<Utc>,
+) -> bool {
+    let price = || -> Option<i64> {
+        let plan = PlanCode::parse(&t.plan).ok()?;
+        let code = pricing::MeterCode::parse(meter).ok()?;
+        let allowance = catalogue
+            .plan_at(&plan, now)
+            .ok()?
+            .limit(&code)
+            .map(|l| l.period);
+        let used = used_in(
+            t.usage.get(meter),
+            allowance.unwrap_or(LimitPeriod::Monthly),
+        );
+        let region = catalogue
+            .pricing_region(&pricing::RegionCode::parse(&t.region).ok()?)
+            .ok()?;
+        let quote = catalogue
+            .quote(&pricing::QuoteRequest {
+                plan,
+                region: region.clone(),
+                meter: code,
+                quantity,
+                real_cost_usd: None,
+                period_usage: Some(used),
+                at: Some(now),
+            })
+            .ok()?;
+        let token = catalogue.token_price(&region, now).ok()?;
+        i64::try_from(pricing::to_tokens(quote.amount, token).ok()?).ok()
+    };
+    price().is_none_or(|tokens| tokens <= t.wallet)
+}
+
 fn used_in(u: Option<&Used>, period: LimitPeriod) -> Decimal {
     let u = u.copied().unwrap_or_default();
     match period {
@@ -241,28 +294,48 @@ fn used_in(u: Option<&Used>, period: LimitPeriod) -> Decimal {
 }
 
 impl QuotaView {
-    /// May `tenant` use `quantity` more of `meter` now? `None` if the tenant is unknown.
+    /// May `tenant` (and `subject`, when it has a limit of its own) use `quantity` more of
+    /// `meter` now? `None` if the tenant is unknown. Refusals, first match: the tenant is
+    /// suspended or canceled; a hard limit (the subject's or the tenant's) would be exceeded;
+    /// a prepaid wallet cannot pay for the quantity's price beyond the plan's allowance.
     pub fn check(
         &self,
         catalogue: &Catalogue,
         tenant: &str,
         meter: &str,
+        subject: Option<&str>,
         quantity: Decimal,
         now: DateTime<Utc>,
     ) -> Option<Answer> {
         let snap = self.inner.read().unwrap_or_else(|e| e.into_inner());
         let t = snap.tenants.get(tenant)?;
-        let usage = t.usage.get(meter);
         let spec = limit_of(catalogue, t, meter, now);
         let period = spec.as_ref().map_or(LimitPeriod::Monthly, |s| s.period);
-        let used = used_in(usage, period);
+        let used = used_in(t.usage.get(meter), period);
         let limit = spec.as_ref().and_then(|s| s.limit);
+        let over = |spec: Option<&LimitSpec>, used: Decimal| {
+            spec.is_some_and(|s| s.hard && s.limit.is_some_and(|l| used + quantity > l))
+        };
+        let tenant_over = over(spec.as_ref(), used);
+        // A subject's own limit, when it has one, is the answer's limit.
+        let subject_key = subject.map(|s| (meter.to_string(), s.to_string()));
+        let subject_spec = subject_key.as_ref().and_then(|k| t.subject_limits.get(k));
+        let (limit, used, period) = match (subject_spec, &subject_key) {
+            (Some(sp), Some(k)) => (
+                sp.limit,
+                used_in(t.subject_usage.get(k), sp.period),
+                sp.period,
+            ),
+            _ => (limit, used, period),
+        };
+        let subject_over = subject_spec.is_some_and(|sp| over(Some(sp), used));
         let remaining = limit.map(|l| (l - used).max(Decimal::ZERO));
-        let over = limit.is_some_and(|l| used + quantity > l);
-        let reason = if t.status == "suspended" {
+        let reason = if t.status == "suspended" || t.status == "canceled" {
             Some(Refusal::Suspended)
-        } else if over && spec.as_ref().is_some_and(|s| s.hard) {
+        } else if tenant_over || subject_over {
             Some(Refusal::QuotaExceeded)
+        } else if t.prepaid && !self::covers(catalogue, t, meter, quantity, now) {
+            Some(Refusal::InsufficientBalance)
         } else {
             None
         };
@@ -300,6 +373,30 @@ impl QuotaView {
         )
     }
 
+    /// Tenants suspended for a hard limit (`auto_suspend`) none of whose such limits is
+    /// exhausted any more: a new period began, the plan was upgraded or the limit overridden.
+    pub fn limit_suspensions_cleared(
+        &self,
+        catalogue: &Catalogue,
+        now: DateTime<Utc>,
+    ) -> Vec<String> {
+        let snap = self.inner.read().unwrap_or_else(|e| e.into_inner());
+        snap.tenants
+            .iter()
+            .filter(|(_, t)| t.status == "suspended" && t.cause.as_deref() == Some("limit"))
+            .filter(|(_, t)| {
+                !limits_of(catalogue, t, now).iter().any(|(meter, spec, _)| {
+                    spec.hard
+                        && spec.auto_suspend
+                        && spec
+                            .limit
+                            .is_some_and(|l| used_in(t.usage.get(meter), spec.period) >= l)
+                })
+            })
+            .map(|(id, _)| id.clone())
+            .collect()
+    }
+
     /// Every finite, non-zero limit whose usage has reached 70 % in the current period.
     pub fn near_limits(&self, catalogue: &Catalogue, now: DateTime<Utc>) -> Vec<NearLimit> {
         let snap = self.inner.read().unwrap_or_else(|e| e.into_inner());
@@ -331,24 +428,55 @@ impl QuotaView {
     /// Rebuilds the view from the database as of `now`.
     pub async fn refresh(&self, pool: &PgPool, now: DateTime<Utc>) -> Result<(), sqlx::Error> {
         let mut tenants: HashMap<String, TenantState> = HashMap::new();
-        let rows: Vec<(String, String, String, String)> = sqlx::query_as(
-            "SELECT id, status, plan, timezone FROM tenants WHERE deleted_at IS NULL",
+        type Row = (
+            String,
+            String,
+            Option<String>,
+            String,
+            String,
+            String,
+            String,
+        );
+        let rows: Vec<Row> = sqlx::query_as(
+            "SELECT id, status, suspended_cause, plan, region, billing_mode, timezone FROM tenants WHERE deleted_at IS NULL",
         )
         .fetch_all(pool)
         .await?;
-        for (id, status, plan, tz) in rows {
+        for (id, status, cause, plan, region, billing_mode, tz) in rows {
             let tz = Tz::from_str(&tz).unwrap_or(Tz::UTC);
             tenants.insert(
                 id,
                 TenantState {
                     status,
+                    cause,
                     plan,
+                    region,
+                    prepaid: billing_mode == "prepaid",
+                    wallet: 0,
                     tz,
                     usage: HashMap::new(),
                     overrides: HashMap::new(),
+                    subject_limits: HashMap::new(),
+                    subject_usage: HashMap::new(),
                 },
             );
         }
+        let wallets: Vec<(String, i64)> = sqlx::query_as(
+            "SELECT tenant, COALESCE(sum(credits_posted - debits_posted - debits_pending), 0)::bigint
+               FROM ledger_accounts
+              WHERE asset = 'TOKEN' AND tenant IS NOT NULL AND id LIKE '~wallet:%'
+                AND (expires_at IS NULL OR expires_at > $1)
+              GROUP BY tenant",
+        )
+        .bind(now)
+        .fetch_all(pool)
+        .await?;
+        for (tenant, available) in wallets {
+            if let Some(t) = tenants.get_mut(&tenant) {
+                t.wallet = available;
+            }
+        }
+        self::load_subject_limits(pool, &mut tenants, now).await?;
         let overrides: Vec<(String, String, Option<Decimal>, String, bool, bool)> = sqlx::query_as(
             r#"SELECT tenant_id, meter, "limit", period, hard, auto_suspend FROM tenant_limits"#,
         )
@@ -407,15 +535,93 @@ impl QuotaView {
     }
 }
 
-/// Keeps the view current until shutdown.
+/// Per-subject limits and, for the subjects that have one, their usage in the current hour,
+/// local day and local month (5-minute rollups up to the first whole hour, hourly after).
+async fn load_subject_limits(
+    pool: &PgPool,
+    tenants: &mut HashMap<String, TenantState>,
+    now: DateTime<Utc>,
+) -> Result<(), sqlx::Error> {
+    type Row = (String, String, String, Option<Decimal>, String, bool);
+    let rows: Vec<Row> = sqlx::query_as(
+        r#"SELECT tenant_id, meter, subject, "limit", period, hard FROM tenant_subject_limits"#,
+    )
+    .fetch_all(pool)
+    .await?;
+    if rows.is_empty() {
+        return Ok(());
+    }
+    for (tenant, meter, subject, limit, period, hard) in rows {
+        if let (Some(t), Some(period)) = (tenants.get_mut(&tenant), parse_period(&period)) {
+            let spec = LimitSpec {
+                limit,
+                period,
+                hard,
+                auto_suspend: false,
+            };
+            t.subject_limits.insert((meter, subject), spec);
+        }
+    }
+    let used: Vec<(String, String, String, Decimal, Decimal, Decimal)> = sqlx::query_as(
+        "WITH l AS (
+             SELECT l.tenant_id, l.meter, l.subject,
+                    date_trunc('hour', $1::timestamptz) AS hour_start,
+                    date_trunc('day', $1::timestamptz AT TIME ZONE t.timezone) AT TIME ZONE t.timezone AS day_start,
+                    date_trunc('month', $1::timestamptz AT TIME ZONE t.timezone) AT TIME ZONE t.timezone AS month_start
+               FROM tenant_subject_limits l JOIN tenants t ON t.id = l.tenant_id
+         ), b AS (
+             SELECT l.*, r.bucket, r.value FROM l JOIN metering_rollup_5m r
+                 ON r.tenant_id = l.tenant_id AND r.meter = l.meter AND r.subject = l.subject
+              WHERE r.aggregation IN ('sum', 'count') AND r.bucket <= $1
+                AND r.bucket >= l.month_start
+                AND (r.bucket < date_trunc('hour', l.month_start + interval '1 hour' - interval '1 microsecond')
+                     OR r.bucket >= date_trunc('hour', least(l.day_start, l.hour_start)))
+             UNION ALL
+             SELECT l.*, r.bucket, r.value FROM l JOIN metering_rollup_1h r
+                 ON r.tenant_id = l.tenant_id AND r.meter = l.meter AND r.subject = l.subject
+              WHERE r.aggregation IN ('sum', 'count') AND r.bucket <= $1
+                AND r.bucket >= date_trunc('hour', l.month_start + interval '1 hour' - interval '1 microsecond')
+                AND r.bucket < date_trunc('hour', least(l.day_start, l.hour_start))
+         )
+         SELECT tenant_id, meter, subject,
+                COALESCE(sum(value) FILTER (WHERE bucket >= hour_start), 0),
+                COALESCE(sum(value) FILTER (WHERE bucket >= day_start), 0),
+                COALESCE(sum(value), 0)
+           FROM b GROUP BY tenant_id, meter, subject",
+    )
+    .bind(now)
+    .fetch_all(pool)
+    .await?;
+    for (tenant, meter, subject, hour, day, month) in used {
+        if let Some(t) = tenants.get_mut(&tenant) {
+            t.subject_usage
+                .insert((meter, subject), Used { hour, day, month });
+        }
+    }
+    Ok(())
+}
+
+/// Keeps the view current until shutdown; after each refresh raises threshold alerts,
+/// suspends on exhausted hard limits and resumes tenants whose limit suspension cleared.
 pub async fn refresh_loop(
     view: QuotaView,
     pool: PgPool,
+    catalogue: crate::catalogue::CatalogueStore,
     mut stop: tokio::sync::watch::Receiver<bool>,
 ) {
+    let mut alerting = crate::alerting::Alerting::default();
     loop {
-        if let Err(e) = view.refresh(&pool, Utc::now()).await {
-            tracing::warn!(error = %e, "quota view refresh failed; answering from the previous one");
+        let now = Utc::now();
+        match view.refresh(&pool, now).await {
+            Err(e) => {
+                tracing::warn!(error = %e, "quota view refresh failed; answering from the previous one")
+            }
+            Ok(()) => {
+                let catalogue = catalogue.current();
+                if let Err(e) = alerting.evaluate(&pool, &view, &catalogue, now).await {
+                    tracing::warn!(error = %e, "alert evaluation failed; retrying next refresh");
+                }
+            }
         }
         tokio::select! {
             _ = tokio::time::sleep(REFRESH_INTERVAL) => {}

@@ -37,18 +37,20 @@ pub async fn run() -> anyhow::Result<()> {
         let _ = stop_tx.send(true);
     });
     tokio::spawn(catalogue::refresh_loop(
-        catalogue,
+        catalogue.clone(),
         pool.clone(),
         stop_rx.clone(),
     ));
-    tokio::spawn(sweep_loop(pool.clone(), stop_rx.clone()));
+    tokio::spawn(sweep_loop(pool.clone(), catalogue.clone(), stop_rx.clone()));
     tokio::spawn(shrink_loop(rate_limits, stop_rx.clone()));
     tokio::spawn(crate::quota::refresh_loop(
         quota,
         pool.clone(),
+        catalogue.clone(),
         stop_rx.clone(),
     ));
-    let consumer = spawn_consumer(&cfg, &pool, stop_rx.clone());
+    let publisher = spawn_publisher(&cfg, &pool, stop_rx.clone());
+    let consumer = spawn_consumer(&cfg, &pool, &catalogue, stop_rx.clone());
     let mut server = tokio::spawn(async move { server.await });
     tokio::select! {
         joined = &mut server => joined??,
@@ -64,6 +66,16 @@ pub async fn run() -> anyhow::Result<()> {
             Ok(Ok(Err(e))) => tracing::error!(error = %e, "usage consumer failed"),
             Ok(Err(e)) => tracing::error!(error = %e, "usage consumer panicked"),
             Err(_) => tracing::warn!("usage consumer did not stop within {SHUTDOWN_GRACE:?}"),
+        }
+    }
+    if let Some(publisher) = publisher {
+        match tokio::time::timeout(SHUTDOWN_GRACE, publisher).await {
+            Ok(Ok(Ok(()))) => tracing::info!("billing event publisher stopped"),
+            Ok(Ok(Err(e))) => tracing::error!(error = %e, "billing event publisher failed"),
+            Ok(Err(e)) => tracing::error!(error = %e, "billing event publisher panicked"),
+            Err(_) => {
+                tracing::warn!("billing event publisher did not stop within {SHUTDOWN_GRACE:?}")
+            }
         }
     }
     pool.close().await;
@@ -86,17 +98,30 @@ async fn shrink_loop(
 /// How often expired pending transfers and grants are swept.
 const SWEEP_INTERVAL: Duration = Duration::from_secs(5);
 
-/// Expires timed-out holds and grants. Safe on several instances at once: sweep transfers
-/// have ids derived from what they expire, so a second sweeper gets `exists`.
-async fn sweep_loop(pool: sqlx::PgPool, mut stop: tokio::sync::watch::Receiver<bool>) {
+/// Expires timed-out holds and grants, credits each prepaid tenant's monthly grant once its
+/// period starts, and settles unpaid tokens (resuming tenants whose wallet covers them again).
+/// Safe on several instances at once: sweep and grant transfers have ids derived from what
+/// they do, so a second instance gets `exists`; settling locks the tenant's period rows.
+async fn sweep_loop(
+    pool: sqlx::PgPool,
+    catalogue: CatalogueStore,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
     loop {
         tokio::select! {
             _ = tokio::time::sleep(SWEEP_INTERVAL) => {}
             _ = stop.changed() => return,
         }
-        match ledger::sweep(&pool, chrono::Utc::now()).await {
+        let now = chrono::Utc::now();
+        match ledger::sweep(&pool, now).await {
             Ok(report) => tracing::debug!(?report, "ledger sweep"),
             Err(e) => tracing::warn!(error = %e, "ledger sweep failed; retrying next interval"),
+        }
+        match crate::charging::grant_and_settle(&pool, &catalogue.current(), now).await {
+            Ok((granted, resumed)) => tracing::debug!(granted, resumed, "grants and settlement"),
+            Err(e) => {
+                tracing::warn!(error = %e, "grants/settlement failed; retrying next interval")
+            }
         }
     }
 }
@@ -107,6 +132,7 @@ type ConsumerTask = tokio::task::JoinHandle<metering::Result<metering::kafka::Co
 fn spawn_consumer(
     cfg: &config::ServeConfig,
     pool: &sqlx::PgPool,
+    catalogue: &CatalogueStore,
     mut stop: tokio::sync::watch::Receiver<bool>,
 ) -> Option<ConsumerTask> {
     let Some(k) = &cfg.kafka else {
@@ -128,11 +154,35 @@ fn spawn_consumer(
     let shutdown = async move {
         let _ = stop.changed().await;
     };
-    Some(tokio::spawn(metering::kafka::run_consumer(
+    let rater = std::sync::Arc::new(crate::charging::Rater::new(catalogue.clone()));
+    Some(tokio::spawn(metering::kafka::run_consumer_with(
         c,
         pool.clone(),
+        Some(rater),
         shutdown,
     )))
+}
+
+/// Publishes the billing-events outbox to Kafka when KAFKA_BROKERS is set. Several instances
+/// may publish at once: consumers dedupe on the event id (publication is at least once).
+fn spawn_publisher(
+    cfg: &config::ServeConfig,
+    pool: &sqlx::PgPool,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) -> Option<tokio::task::JoinHandle<alerts::Result<()>>> {
+    let k = cfg.kafka.as_ref()?;
+    let (pool, brokers, topic) = (
+        pool.clone(),
+        k.brokers.clone(),
+        k.billing_events_topic.clone(),
+    );
+    tracing::info!(%topic, "starting the billing event publisher");
+    Some(tokio::spawn(async move {
+        let shutdown = async move {
+            let _ = stop.changed().await;
+        };
+        alerts::run_publisher(pool, &brokers, &topic, shutdown).await
+    }))
 }
 
 async fn shutdown_signal() {

@@ -210,12 +210,13 @@ pub struct Tenant {
     pub billing_mode: String,
     pub status: String,
     pub status_reason: Option<String>,
+    pub suspended_cause: Option<String>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
 
 const TENANT_COLUMNS: &str =
-    "id, name, plan, region, currency, timezone, billing_mode, status, status_reason, created_at, updated_at";
+    "id, name, plan, region, currency, timezone, billing_mode, status, status_reason, suspended_cause, created_at, updated_at";
 
 #[derive(Debug, thiserror::Error)]
 pub enum TenantError {
@@ -280,19 +281,54 @@ pub async fn list(
         .await
 }
 
+/// Why a tenant is suspended; only `Owner` suspensions wait for the owner to lift them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Cause {
+    Owner,
+    InsufficientBalance,
+    Limit,
+}
+
+impl Cause {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Cause::Owner => "owner",
+            Cause::InsufficientBalance => "insufficient_balance",
+            Cause::Limit => "limit",
+        }
+    }
+}
+
 /// Moves a tenant to `to`, logging the change; a no-op if it is already there.
 pub async fn set_status(
     pool: &PgPool,
     id: &str,
     to: Status,
     reason: Option<&str>,
+    cause: Option<Cause>,
 ) -> Result<Tenant, TenantError> {
     let mut tx = pool.begin().await?;
+    let tenant = set_status_in(&mut tx, id, to, reason, cause).await?;
+    tx.commit().await?;
+    Ok(tenant)
+}
+
+/// [`set_status`] in the caller's transaction: the status row, the change log and the
+/// `tenant.suspended` / `tenant.resumed` billing event commit together or not at all.
+/// `cause` is recorded for a suspension (default `owner`).
+pub async fn set_status_in(
+    conn: &mut sqlx::PgConnection,
+    id: &str,
+    to: Status,
+    reason: Option<&str>,
+    cause: Option<Cause>,
+) -> Result<Tenant, TenantError> {
     let current: Option<String> = sqlx::query_scalar(
         "SELECT status FROM tenants WHERE id = $1 AND deleted_at IS NULL FOR UPDATE",
     )
     .bind(id)
-    .fetch_optional(&mut *tx)
+    .fetch_optional(&mut *conn)
     .await?;
     let from = current
         .as_deref()
@@ -306,20 +342,22 @@ pub async fn set_status(
                 to: to.as_str(),
             });
         }
+        let cause = (to == Status::Suspended).then(|| cause.unwrap_or(Cause::Owner).as_str());
         sqlx::query(
-            "UPDATE tenants SET status = $2, status_reason = $3, updated_at = now() WHERE id = $1",
+            "UPDATE tenants SET status = $2, status_reason = $3, suspended_cause = $4, updated_at = now() WHERE id = $1",
         )
         .bind(id)
         .bind(to.as_str())
         .bind(reason)
-        .execute(&mut *tx)
+        .bind(cause)
+        .execute(&mut *conn)
         .await?;
         sqlx::query("INSERT INTO tenant_status_changes (tenant_id, from_status, to_status, reason) VALUES ($1, $2, $3, $4)")
             .bind(id)
             .bind(from.as_str())
             .bind(to.as_str())
             .bind(reason)
-            .execute(&mut *tx)
+            .execute(&mut *conn)
             .await?;
         let now = Utc::now();
         let event = match to {
@@ -335,13 +373,52 @@ pub async fn set_status(
         };
         if let Some(event) = event {
             let event = event.map_err(|e| TenantError::Events(e.to_string()))?;
-            alerts::enqueue(&mut tx, &event)
+            alerts::enqueue(&mut *conn, &event)
                 .await
                 .map_err(|e| TenantError::Events(e.to_string()))?;
         }
     }
     let sql = format!("SELECT {TENANT_COLUMNS} FROM tenants WHERE id = $1");
-    let tenant = sqlx::query_as(&sql).bind(id).fetch_one(&mut *tx).await?;
+    Ok(sqlx::query_as(&sql).bind(id).fetch_one(&mut *conn).await?)
+}
+
+/// Soft-deletes a tenant: it disappears from every read and its keys stop working, its
+/// events are parked as `unknown_tenant`, and nothing is erased; `restore` brings it back.
+pub async fn soft_delete(pool: &PgPool, id: &str) -> Result<Tenant, TenantError> {
+    mark_deleted(pool, id, true).await
+}
+
+/// Undoes `soft_delete`; the tenant returns with the status it had.
+pub async fn restore(pool: &PgPool, id: &str) -> Result<Tenant, TenantError> {
+    mark_deleted(pool, id, false).await
+}
+
+async fn mark_deleted(pool: &PgPool, id: &str, deleted: bool) -> Result<Tenant, TenantError> {
+    let mut tx = pool.begin().await?;
+    let sql = format!(
+        "UPDATE tenants SET deleted_at = CASE WHEN $2 THEN now() END, updated_at = now()
+          WHERE id = $1 AND (deleted_at IS NULL) = $2 RETURNING {TENANT_COLUMNS}"
+    );
+    let tenant: Option<Tenant> = sqlx::query_as(&sql)
+        .bind(id)
+        .bind(deleted)
+        .fetch_optional(&mut *tx)
+        .await?;
+    let Some(tenant) = tenant else {
+        return Err(TenantError::NotFound(id.into()));
+    };
+    let (from, to) = if deleted {
+        (tenant.status.as_str(), "deleted")
+    } else {
+        ("deleted", tenant.status.as_str())
+    };
+    sqlx::query("INSERT INTO tenant_status_changes (tenant_id, from_status, to_status, reason) VALUES ($1, $2, $3, $4)")
+        .bind(id)
+        .bind(from)
+        .bind(to)
+        .bind(if deleted { "soft-deleted by the owner" } else { "restored by the owner" })
+        .execute(&mut *tx)
+        .await?;
     tx.commit().await?;
     Ok(tenant)
 }

@@ -25,7 +25,18 @@ async fn the_demo_counts_every_event_once_and_the_ledger_verifies(pool: PgPool) 
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(
-        text.contains("events counted") && text.contains("(expected 3000: exact)"),
+        text.contains("events counted") && text.contains("(expected 3016: exact)"),
+        "3,000 generated events and the small wallet's 16: {text}"
+    );
+    // The small-wallet tenant is charged, warned, suspended and resumed.
+    assert!(
+        text.contains("6         3       3  suspended (insufficient_balance)"),
+        "{text}"
+    );
+    assert!(text.contains("70 %, 85 %, 95 %, 100 %"), "{text}");
+    assert!(text.contains("wallet 17 → resumed"), "{text}");
+    assert!(
+        text.contains("charging reconciliation: ") && text.contains("0 unpaid: ok"),
         "{text}"
     );
     assert!(text.contains("tally ledger verify: OK"), "{text}");
@@ -33,5 +44,5 @@ async fn the_demo_counts_every_event_once_and_the_ledger_verifies(pool: PgPool) 
         .fetch_one(&pool)
         .await
         .unwrap();
-    assert_eq!(counted, 3000);
+    assert_eq!(counted, 3016);
 }

@@ -16,6 +16,7 @@ pub mod mode;
 pub mod money;
 mod quote;
 pub mod rate_card;
+pub mod tokens;
 pub mod versioned;
 
 pub use catalogue::meter::{Meter, MeterVersion};
@@ -33,3 +34,4 @@ pub use line::QuoteLine;
 pub use mode::{ModeKind, PricingMode, Subsidy};
 pub use quote::{Quote, QuoteRequest};
 pub use rate_card::{Rate, RateCard, RatedPart, Tier};
+pub use tokens::{to_tokens, TokenPrice, TOKEN_METER};

@@ -89,7 +89,8 @@ pub async fn ingest(
             }
         }
     }
-    let outcome = metering::ingest_batch(&state.pool, &events).await?;
+    let rater = crate::charging::Rater::new(state.catalogue.clone());
+    let outcome = metering::ingest_batch_with(&state.pool, &events, Some(&rater)).await?;
     let mut parked = Vec::new();
     for (o, index) in outcome.outcomes.iter().zip(&indices) {
         if let EventOutcome::Parked(reason) = o {

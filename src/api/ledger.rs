@@ -465,6 +465,10 @@ pub async fn top_up(
         Utc::now(),
     )
     .await?;
+    // Pays tokens the wallet could not cover and resumes a tenant suspended for them.
+    let resumed = crate::charging::settle(&state.pool, &id, Utc::now())
+        .await
+        .map_err(|e| ApiError::internal(anyhow::anyhow!(e)))?;
     let status = if result == TransferResult::Created {
         StatusCode::CREATED
     } else {
@@ -472,6 +476,6 @@ pub async fn top_up(
     };
     Ok((
         status,
-        Json(json!({ "id": input.id, "result": result.as_str() })),
+        Json(json!({ "id": input.id, "result": result.as_str(), "tenant_resumed": resumed })),
     ))
 }

@@ -63,9 +63,12 @@ impl AppState {
 pub fn router(state: AppState) -> Router {
     let v1 = Router::new()
         .route("/tenants", post(tenants::create).get(tenants::list))
-        .route("/tenants/{id}", get(tenants::get))
+        .route("/tenants/{id}", get(tenants::get).delete(tenants::delete))
         .route("/tenants/{id}/suspend", post(tenants::suspend))
         .route("/tenants/{id}/resume", post(tenants::resume))
+        .route("/tenants/{id}/past-due", post(tenants::past_due))
+        .route("/tenants/{id}/cancel", post(tenants::cancel))
+        .route("/tenants/{id}/restore", post(tenants::restore))
         .route(
             "/tenants/{id}/api-keys",
             post(tenants::create_key).get(tenants::list_keys),

@@ -25,8 +25,7 @@ pub struct CheckInput {
     tenant: String,
     meter: String,
     quantity: Value,
-    /// Accepted for the contract; limits are per tenant (per-subject limits are not built yet).
-    #[allow(dead_code)]
+    /// Checked against the subject's own limit too, when it has one.
     subject: Option<String>,
 }
 
@@ -48,6 +47,7 @@ pub async fn check(
             &catalogue,
             &input.tenant,
             &input.meter,
+            input.subject.as_deref(),
             quantity,
             Utc::now(),
         )
@@ -106,6 +106,8 @@ pub struct LimitInput {
     hard: bool,
     #[serde(default)]
     auto_suspend: bool,
+    /// A limit on one subject of the tenant instead of the whole tenant.
+    subject: Option<String>,
 }
 
 pub async fn put(
@@ -128,6 +130,38 @@ pub async fn put(
             ApiError::invalid_field("limit", "must be a non-negative decimal or null")
         })?),
     };
+    if let Some(subject) = &input.subject {
+        if subject.is_empty() || subject.chars().count() > 256 {
+            return Err(ApiError::invalid_field(
+                "subject",
+                "must be 1-256 characters",
+            ));
+        }
+        if input.auto_suspend {
+            return Err(ApiError::invalid_field(
+                "auto_suspend",
+                "a subject's limit cannot suspend the whole tenant; set it on the tenant's limit",
+            ));
+        }
+        sqlx::query(
+            r#"INSERT INTO tenant_subject_limits (tenant_id, meter, subject, "limit", period, hard)
+               VALUES ($1, $2, $3, $4, $5, $6)
+               ON CONFLICT (tenant_id, meter, subject) DO UPDATE SET "limit" = EXCLUDED."limit",
+                   period = EXCLUDED.period, hard = EXCLUDED.hard, updated_at = now()"#,
+        )
+        .bind(&id)
+        .bind(meter.as_str())
+        .bind(subject)
+        .bind(limit)
+        .bind(period_name(period))
+        .bind(input.hard)
+        .execute(&state.pool)
+        .await?;
+        state.quota.refresh(&state.pool, Utc::now()).await?;
+        return Ok(Json(
+            json!({ "meter": meter.as_str(), "subject": subject, "limit": dec(limit), "period": period_name(period), "hard": input.hard, "auto_suspend": false }),
+        ));
+    }
     sqlx::query(
         r#"INSERT INTO tenant_limits (tenant_id, meter, "limit", period, hard, auto_suspend)
            VALUES ($1, $2, $3, $4, $5, $6)

@@ -104,22 +104,37 @@ pub struct ReasonBody {
     reason: Option<String>,
 }
 
+fn reason_or<'a>(body: &'a ReasonBody, default: &'a str) -> &'a str {
+    body.reason
+        .as_deref()
+        .map(str::trim)
+        .filter(|r| !r.is_empty())
+        .unwrap_or(default)
+}
+
+/// An owner's lifecycle transition (see `Status::can_become` and docs/CHARGING.md).
+async fn transition(
+    state: &AppState,
+    principal: &Principal,
+    id: &str,
+    to: Status,
+    reason: &str,
+) -> ApiResult<Json<Tenant>> {
+    principal.require_owner(Some(id))?;
+    let cause = (to == Status::Suspended).then_some(tenants::Cause::Owner);
+    Ok(Json(
+        tenants::set_status(&state.pool, id, to, Some(reason), cause).await?,
+    ))
+}
+
 pub async fn suspend(
     State(state): State<AppState>,
     principal: Principal,
     Path(id): Path<String>,
     ApiJson(body): ApiJson<ReasonBody>,
 ) -> ApiResult<Json<Tenant>> {
-    principal.require_owner(Some(&id))?;
-    let reason = body
-        .reason
-        .as_deref()
-        .map(str::trim)
-        .filter(|r| !r.is_empty())
-        .unwrap_or("suspended by owner");
-    Ok(Json(
-        tenants::set_status(&state.pool, &id, Status::Suspended, Some(reason)).await?,
-    ))
+    let reason = reason_or(&body, "suspended by owner");
+    transition(&state, &principal, &id, Status::Suspended, reason).await
 }
 
 pub async fn resume(
@@ -127,10 +142,50 @@ pub async fn resume(
     principal: Principal,
     Path(id): Path<String>,
 ) -> ApiResult<Json<Tenant>> {
+    transition(&state, &principal, &id, Status::Active, "resumed by owner").await
+}
+
+/// `POST /v1/tenants/{id}/past-due`: a payment failed; usage continues during dunning.
+pub async fn past_due(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<ReasonBody>,
+) -> ApiResult<Json<Tenant>> {
+    let reason = reason_or(&body, "payment failed");
+    transition(&state, &principal, &id, Status::PastDue, reason).await
+}
+
+/// `POST /v1/tenants/{id}/cancel`: terminal; late events are still metered and billed.
+pub async fn cancel(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<ReasonBody>,
+) -> ApiResult<Json<Tenant>> {
+    let reason = reason_or(&body, "canceled by owner");
+    transition(&state, &principal, &id, Status::Canceled, reason).await
+}
+
+/// `DELETE /v1/tenants/{id}`: soft delete (nothing is erased; `restore` undoes it).
+pub async fn delete(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(id): Path<String>,
+) -> ApiResult<StatusCode> {
     principal.require_owner(Some(&id))?;
-    Ok(Json(
-        tenants::set_status(&state.pool, &id, Status::Active, Some("resumed by owner")).await?,
-    ))
+    tenants::soft_delete(&state.pool, &id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `POST /v1/tenants/{id}/restore`: brings a soft-deleted tenant back as it was.
+pub async fn restore(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Tenant>> {
+    principal.require_owner(Some(&id))?;
+    Ok(Json(tenants::restore(&state.pool, &id).await?))
 }
 
 #[derive(Deserialize)]

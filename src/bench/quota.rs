@@ -108,6 +108,7 @@ pub async fn run(args: QuotaBenchArgs) -> anyhow::Result<()> {
             &cat,
             &ids[i % ids.len()],
             METERS[i % METERS.len()],
+            None,
             Decimal::ONE,
             Utc::now(),
         );

@@ -43,6 +43,28 @@ pub async fn create_tenants(pool: &PgPool, run: &str) -> anyhow::Result<Vec<Crea
     Ok(out)
 }
 
+/// Buys each prepaid tenant's starting tokens and credits its plan's grant for this month.
+pub async fn fund_wallets(
+    pool: &PgPool,
+    tenants: &[Created],
+    catalogue: &pricing::Catalogue,
+    now: chrono::DateTime<chrono::Utc>,
+) -> anyhow::Result<()> {
+    for t in tenants.iter().filter(|t| t.spec.top_up > 0) {
+        ledger::top_up(
+            pool,
+            &ledger::TenantId::parse(&t.id)?,
+            &ledger::TransferId::parse("first-purchase")?,
+            ledger::Amount::new(t.spec.top_up)?,
+            Some("card payment"),
+            now,
+        )
+        .await?;
+    }
+    crate::charging::grant_and_settle(pool, catalogue, now).await?;
+    Ok(())
+}
+
 pub struct Delivered {
     pub path: &'static str,
     pub via_kafka: bool,
@@ -69,6 +91,7 @@ pub async fn through_kafka(
     run: &str,
     work: &Workload,
     tenants: &[Created],
+    catalogue: &crate::catalogue::CatalogueStore,
 ) -> anyhow::Result<Delivered> {
     println!(
         "producing {} messages to Kafka topic {} at {}",
@@ -108,9 +131,15 @@ pub async fn through_kafka(
     c.consumer_overrides
         .push(("auto.offset.reset".into(), "earliest".into()));
     let (stop_tx, mut stop_rx) = tokio::sync::watch::channel(false);
-    let consumer = tokio::spawn(metering::kafka::run_consumer(c, pool.clone(), async move {
-        let _ = stop_rx.changed().await;
-    }));
+    let rater = std::sync::Arc::new(crate::charging::Rater::new(catalogue.clone()));
+    let consumer = tokio::spawn(metering::kafka::run_consumer_with(
+        c,
+        pool.clone(),
+        Some(rater),
+        async move {
+            let _ = stop_rx.changed().await;
+        },
+    ));
     let deadline = Instant::now() + CONSUME_DEADLINE;
     let mut seen = 0;
     while Instant::now() < deadline && !consumer.is_finished() {
@@ -136,7 +165,12 @@ pub async fn through_kafka(
 }
 
 /// Without Kafka: the same write path HTTP uses, in batches of 1,000.
-pub async fn through_write_path(pool: &PgPool, work: &Workload) -> anyhow::Result<Delivered> {
+pub async fn through_write_path(
+    pool: &PgPool,
+    work: &Workload,
+    catalogue: &crate::catalogue::CatalogueStore,
+) -> anyhow::Result<Delivered> {
+    let rater = crate::charging::Rater::new(catalogue.clone());
     let started = Instant::now();
     let now = chrono::Utc::now();
     let (mut counted, mut duplicates, mut rejected) = (0, 0, 0);
@@ -148,7 +182,7 @@ pub async fn through_write_path(pool: &PgPool, work: &Workload) -> anyhow::Resul
                 Err(_) => rejected += 1,
             }
         }
-        let outcome = metering::ingest_batch(pool, &events).await?;
+        let outcome = metering::ingest_batch_with(pool, &events, Some(&rater)).await?;
         counted += outcome.accepted();
         duplicates += outcome.duplicates();
     }

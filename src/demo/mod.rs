@@ -35,21 +35,25 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
         }
     );
 
+    let catalogue = crate::catalogue::CatalogueStore::embedded()?;
+    catalogue.refresh(&pool).await?;
     let tenants = ingest::create_tenants(&pool, &run).await?;
+    ingest::fund_wallets(&pool, &tenants, &catalogue.current(), now).await?;
     let work = workload::generate(&run, args.events, args.seed, now);
     let outcome = match config::kafka(&config::ProcessEnv) {
-        Some(k) => ingest::through_kafka(&pool, &k, &run, &work, &tenants).await?,
+        Some(k) => ingest::through_kafka(&pool, &k, &run, &work, &tenants, &catalogue).await?,
         None => {
             println!(
                 "KAFKA_BROKERS is unset: sending through the HTTP write path instead of Kafka"
             );
-            ingest::through_write_path(&pool, &work).await?
+            ingest::through_write_path(&pool, &work, &catalogue).await?
         }
     };
     report::ingestion(&work, &outcome);
     report::usage(&pool, &tenants, now).await?;
     report::prices(&pool, &tenants, now).await?;
-    let verified = report::ledger(&pool, &tenants, now).await?;
+    report::charging(&pool, &tenants, &catalogue, Utc::now()).await?;
+    let verified = report::ledger(&pool, &tenants, &catalogue.current(), Utc::now()).await?;
     Ok(if verified && outcome.counted == work.unique_valid {
         ExitCode::SUCCESS
     } else {

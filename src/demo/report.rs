@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use chrono::{DateTime, Datelike, Duration, TimeZone, Utc};
+use chrono::{DateTime, Duration, Utc};
 use metering::{Granularity, UsageQuery};
 use pricing::{Catalogue, FeeRequest, MeterCode, PlanCode, QuoteRequest};
 use rust_decimal::Decimal;
@@ -176,60 +176,174 @@ pub async fn prices(pool: &PgPool, tenants: &[Created], now: DateTime<Utc>) -> a
     Ok(())
 }
 
+/// Charging: what the write path debited or accrued, the alerts, and the small wallet's
+/// suspension and resumption.
+pub async fn charging(
+    pool: &PgPool,
+    tenants: &[Created],
+    catalogue: &crate::catalogue::CatalogueStore,
+    now: DateTime<Utc>,
+) -> anyhow::Result<()> {
+    rule("Charging in the write path (priced per batch; prepaid wallets debited in the same transaction)");
+    let view = crate::quota::QuotaView::default();
+    view.refresh(pool, now).await?;
+    let raised = crate::alerting::Alerting::default()
+        .evaluate(pool, &view, &catalogue.current(), now)
+        .await?;
+    println!(
+        "  {:<22} {:<8} {:>7} {:>12} {:>10} {:>9} {:>7}  status",
+        "tenant", "mode", "month", "priced", "tokens due", "debited", "unpaid"
+    );
+    for t in tenants {
+        let rows: Vec<(chrono::NaiveDate, String, Decimal, i64, i64, i64)> = sqlx::query_as(
+            "SELECT period_month, currency, amount, tokens_due, tokens_debited, tokens_unpaid
+               FROM charging_periods WHERE tenant_id = $1 ORDER BY period_month",
+        )
+        .bind(&t.id)
+        .fetch_all(pool)
+        .await?;
+        let status: (String, Option<String>) =
+            sqlx::query_as("SELECT status, suspended_cause FROM tenants WHERE id = $1")
+                .bind(&t.id)
+                .fetch_one(pool)
+                .await?;
+        let status = match status {
+            (s, Some(cause)) if s == "suspended" => format!("suspended ({cause})"),
+            (s, _) => s,
+        };
+        for (month, currency, amount, due, debited, unpaid) in rows {
+            let tokens = |n: i64| {
+                if t.spec.billing_mode == "prepaid" {
+                    n.to_string()
+                } else {
+                    "-".into()
+                }
+            };
+            println!(
+                "  {:<22} {:<8} {:>7} {:>8} {currency} {:>10} {:>9} {:>7}  {status}",
+                t.id,
+                t.spec.billing_mode,
+                month.format("%Y-%m").to_string(),
+                amount.to_string(),
+                tokens(due),
+                tokens(debited),
+                tokens(unpaid),
+            );
+        }
+    }
+    println!("  (postpaid months accrue for the invoice; tokens = priced amount ÷ the region's token price, half-even)");
+
+    let alerts: Vec<(String, String, i16)> = sqlx::query_as(
+        "SELECT tenant, meter, threshold FROM alerts WHERE tenant = ANY($1) ORDER BY tenant, meter, threshold",
+    )
+    .bind(tenants.iter().map(|t| t.id.as_str()).collect::<Vec<_>>())
+    .fetch_all(pool)
+    .await?;
+    println!(
+        "
+  threshold alerts raised: {raised} (once per limit, threshold and period)"
+    );
+    let mut grouped: BTreeMap<(String, String), Vec<String>> = BTreeMap::new();
+    for (tenant, meter, threshold) in alerts {
+        grouped
+            .entry((tenant, meter))
+            .or_default()
+            .push(format!("{threshold} %"));
+    }
+    for ((tenant, meter), thresholds) in grouped {
+        println!("    {tenant:<22} {meter:<18} {}", thresholds.join(", "));
+    }
+
+    let Some(small) = tenants
+        .iter()
+        .find(|t| t.spec.name == super::workload::SMALL_WALLET_TENANT)
+    else {
+        return Ok(());
+    };
+    let id = ledger::TenantId::parse(&small.id)?;
+    let w = ledger::wallet(pool, &id, now).await?;
+    let status: String = sqlx::query_scalar("SELECT status FROM tenants WHERE id = $1")
+        .bind(&small.id)
+        .fetch_one(pool)
+        .await?;
+    let check = view.check(
+        &catalogue.current(),
+        &small.id,
+        "ai_tokens",
+        None,
+        Decimal::ONE,
+        now,
+    );
+    println!(
+        "
+  {}: wallet {} tokens, status {status}; quota check for 1 more AI token → allowed {}, reason {}",
+        small.id,
+        w.available,
+        check.as_ref().is_some_and(|a| a.allowed),
+        check.and_then(|a| a.reason).map_or("-", |r| r.as_str()),
+    );
+    ledger::top_up(
+        pool,
+        &id,
+        &ledger::TransferId::parse("refill")?,
+        ledger::Amount::new(20)?,
+        Some("card payment"),
+        now,
+    )
+    .await?;
+    let resumed = crate::charging::settle(pool, &small.id, now).await?;
+    let w = ledger::wallet(pool, &id, now).await?;
+    println!(
+        "  the owner tops it up with 20 tokens: the unpaid tokens are paid first, wallet {} → {}",
+        w.available,
+        if resumed {
+            "resumed"
+        } else {
+            "still suspended"
+        }
+    );
+    let events: Vec<String> =
+        sqlx::query_scalar("SELECT type FROM billing_events WHERE tenant = $1 ORDER BY id")
+            .bind(&small.id)
+            .fetch_all(pool)
+            .await?;
+    println!("  billing-events for it, in order: {}", events.join(", "));
+    Ok(())
+}
+
 pub async fn ledger(
     pool: &PgPool,
     tenants: &[Created],
+    catalogue: &Catalogue,
     now: DateTime<Utc>,
 ) -> anyhow::Result<bool> {
-    rule("Token ledger (prepaid tenants: a monthly grant expiring at month end, and a top-up)");
-    let month_end = {
-        let (y, m) = if now.month() == 12 {
-            (now.year() + 1, 1)
-        } else {
-            (now.year(), now.month() + 1)
-        };
-        Utc.with_ymd_and_hms(y, m, 1, 0, 0, 0)
-            .single()
-            .unwrap_or(now + Duration::days(30))
-    };
+    rule("Token ledger (prepaid wallets: this month's plan grant burns first, then purchased tokens)");
     for t in tenants.iter().filter(|t| t.spec.billing_mode == "prepaid") {
         let tenant = ledger::TenantId::parse(&t.id)?;
-        let grant = ledger::TransferId::parse("grant-month")?;
-        ledger::grant_tokens(
-            pool,
-            &tenant,
-            &grant,
-            ledger::Amount::new(50_000)?,
-            month_end,
-            Some("monthly plan grant"),
-            now,
-        )
-        .await?;
-        let top_up = ledger::TransferId::parse("topup-1")?;
-        ledger::top_up(
-            pool,
-            &tenant,
-            &top_up,
-            ledger::Amount::new(200_000)?,
-            Some("card payment"),
-            now,
-        )
-        .await?;
-        let spend = ledger::TransferId::parse("usage-demo")?;
-        ledger::debit_usage(pool, &tenant, &spend, ledger::Amount::new(80_000)?, now).await?;
         let w = ledger::wallet(pool, &tenant, now).await?;
         println!(
-            "  {:<22} available {:>8}  granted {:>7}  purchased {:>8}  pending {}  (80,000 spent: the grant burns first)",
-            t.id, w.available.to_string(), w.granted.to_string(), w.purchased.to_string(), w.pending.to_string()
+            "  {:<22} available {:>8}  granted {:>6}  purchased {:>8}  pending {}",
+            t.id,
+            w.available.to_string(),
+            w.granted.to_string(),
+            w.purchased.to_string(),
+            w.pending.to_string()
         );
     }
     let report = ledger::verify(pool).await?;
+    let charging = crate::charging::reconcile(pool, catalogue).await?;
+    let ok = report.is_ok() && charging.mismatches.is_empty();
     println!(
-        "\n  tally ledger verify: {}",
-        if report.is_ok() { "OK" } else { "VIOLATIONS" }
+        "
+  tally ledger verify: {}",
+        if ok { "OK" } else { "VIOLATIONS" }
     );
-    for line in report.to_string().lines() {
+    for line in report
+        .to_string()
+        .lines()
+        .chain(charging.to_string().lines())
+    {
         println!("    {line}");
     }
-    Ok(report.is_ok())
+    Ok(ok)
 }

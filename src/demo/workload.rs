@@ -17,6 +17,8 @@ pub struct DemoTenant {
     /// Share of the month's events.
     pub weight: u32,
     pub users: u32,
+    /// Tokens bought before the month's usage arrives (prepaid tenants).
+    pub top_up: u64,
 }
 
 pub const TENANTS: &[DemoTenant] = &[
@@ -30,6 +32,7 @@ pub const TENANTS: &[DemoTenant] = &[
         billing_mode: "prepaid",
         weight: 30,
         users: 40,
+        top_up: 50_000,
     },
     DemoTenant {
         name: "globex",
@@ -41,6 +44,7 @@ pub const TENANTS: &[DemoTenant] = &[
         billing_mode: "postpaid",
         weight: 40,
         users: 120,
+        top_up: 0,
     },
     DemoTenant {
         name: "initech",
@@ -52,6 +56,7 @@ pub const TENANTS: &[DemoTenant] = &[
         billing_mode: "postpaid",
         weight: 15,
         users: 12,
+        top_up: 0,
     },
     DemoTenant {
         name: "hooli",
@@ -63,6 +68,7 @@ pub const TENANTS: &[DemoTenant] = &[
         billing_mode: "postpaid",
         weight: 10,
         users: 30,
+        top_up: 0,
     },
     DemoTenant {
         name: "umbrella",
@@ -74,8 +80,27 @@ pub const TENANTS: &[DemoTenant] = &[
         billing_mode: "prepaid",
         weight: 5,
         users: 3,
+        top_up: 100,
+    },
+    DemoTenant {
+        name: "lumen",
+        display: "Lumen Studio (US, small wallet)",
+        plan: "starter",
+        region: "US",
+        currency: "USD",
+        timezone: "America/Chicago",
+        billing_mode: "prepaid",
+        weight: 0,
+        users: 1,
+        top_up: 3,
     },
 ];
+
+/// The small-wallet tenant's scripted usage today: 16 × 5,000 AI tokens. Starter includes
+/// 50,000 a month, so this crosses 70/85/95/100 % of the allowance, then 30,000 over cost
+/// 0.06 USD = 6 tokens against a wallet of 3: the tenant is suspended.
+pub const SMALL_WALLET_TENANT: &str = "lumen";
+const SMALL_WALLET_EVENTS: usize = 16;
 
 /// (meter, service, share of events, quantity range, provider cost per unit in USD micro-dollars)
 const MIX: &[(&str, &str, u32, (u32, u32), u32)] = &[
@@ -153,6 +178,19 @@ pub fn generate(run: &str, events: usize, seed: u64, now: DateTime<Utc>) -> Work
         br#"{"id":"x","tenant":"acme","meter":"ai_tokens","quantity":"-3","time":"2026-01-01T00:00:00Z"}"#.to_vec(),
         br#"{"id":"y","meter":"api_calls","quantity":"1"}"#.to_vec(),
     ];
+    // The small-wallet tenant's usage, today (its own partition keeps it in order).
+    let lumen = format!("{SMALL_WALLET_TENANT}-{run}");
+    for i in 0..SMALL_WALLET_EVENTS {
+        let event = json!({
+            "id": format!("lumen-{i:02}"), "tenant": lumen, "subject": "studio", "meter": "ai_tokens",
+            "quantity": "5000", "time": (now - Duration::seconds(120)).to_rfc3339(),
+            "properties": { "service": "image-captions" },
+        });
+        messages.push((
+            lumen.clone(),
+            serde_json::to_vec(&event).unwrap_or_default(),
+        ));
+    }
     let garbage_count = garbage.len();
     for g in garbage {
         let at = rng.gen_range(0..messages.len());
@@ -160,7 +198,7 @@ pub fn generate(run: &str, events: usize, seed: u64, now: DateTime<Utc>) -> Work
     }
     Workload {
         messages,
-        unique_valid: events,
+        unique_valid: events + SMALL_WALLET_EVENTS,
         duplicates,
         garbage: garbage_count,
     }

@@ -70,9 +70,18 @@ async fn create_wallet_account(
     id: AccountId,
     expires_at: Option<DateTime<Utc>>,
 ) -> Result<()> {
-    let spec = system_spec(id.clone(), Some(t), &AssetCode::token(), true);
     let mut conn = pool.acquire().await?;
-    match insert_accounts(&mut conn, &[(spec, expires_at)], true)
+    create_wallet_account_in(&mut conn, t, id, expires_at).await
+}
+
+async fn create_wallet_account_in(
+    conn: &mut PgConnection,
+    t: &TenantId,
+    id: AccountId,
+    expires_at: Option<DateTime<Utc>>,
+) -> Result<()> {
+    let spec = system_spec(id.clone(), Some(t), &AssetCode::token(), true);
+    match insert_accounts(conn, &[(spec, expires_at)], true)
         .await?
         .first()
     {
@@ -92,6 +101,35 @@ pub async fn open_wallet(pool: &PgPool, tenant: &TenantId) -> Result<()> {
     create_wallet_account(pool, tenant, purchased_account(tenant)?, None).await
 }
 
+fn mint_request(
+    to: AccountId,
+    id: TransferId,
+    amount: Amount,
+    reason: Option<&str>,
+) -> Result<Request> {
+    Ok(Request {
+        id,
+        op: Op::Transfer(TransferKind::Posted {
+            debit: system_account("world", "TOKEN")?,
+            credit: to,
+            amount,
+        }),
+        linked: false,
+        metadata: reason.map(|r| json!({ "reason": r })),
+    })
+}
+
+fn minted(
+    tenant: &TenantId,
+    results: &[TransferResult],
+    id: &TransferId,
+) -> Result<TransferResult> {
+    match overall(results) {
+        TransferResult::AccountNotFound => Err(LedgerError::WalletNotFound(tenant.to_string())),
+        r => refuse_unless_ok(r, id),
+    }
+}
+
 /// One posted transfer from `~world:TOKEN`, mapping a missing wallet to `WalletNotFound`.
 async fn mint(
     pool: &PgPool,
@@ -102,21 +140,9 @@ async fn mint(
     reason: Option<&str>,
     now: DateTime<Utc>,
 ) -> Result<TransferResult> {
-    let request = Request {
-        id,
-        op: Op::Transfer(TransferKind::Posted {
-            debit: system_account("world", "TOKEN")?,
-            credit: to,
-            amount,
-        }),
-        linked: false,
-        metadata: reason.map(|r| json!({ "reason": r })),
-    };
+    let request = mint_request(to, id, amount, reason)?;
     let results = engine::submit(pool, std::slice::from_ref(&request), now).await?;
-    match overall(&results) {
-        TransferResult::AccountNotFound => Err(LedgerError::WalletNotFound(tenant.to_string())),
-        r => refuse_unless_ok(r, &request.id),
-    }
+    minted(tenant, &results, &request.id)
 }
 
 /// Adds purchased tokens; idempotent by `id` (a retry answers `Exists`).
@@ -162,6 +188,66 @@ pub async fn grant_tokens(
     create_wallet_account(pool, tenant, account.clone(), Some(expires_at)).await?;
     let tid = TransferId::system(format!("~grant:{tenant}:{grant_id}"))?;
     mint(pool, tenant, tid, account, amount, reason, now).await
+}
+
+/// [`grant_tokens`] inside the caller's transaction (the caller commits; no retry here).
+/// Lock order: `~world:TOKEN` and the grant account, like every mint.
+pub async fn grant_tokens_in(
+    conn: &mut PgConnection,
+    tenant: &TenantId,
+    grant_id: &TransferId,
+    amount: Amount,
+    expires_at: DateTime<Utc>,
+    reason: Option<&str>,
+    now: DateTime<Utc>,
+) -> Result<TransferResult> {
+    let account = grant_account(tenant, grant_id)?;
+    let purchased: Option<String> =
+        sqlx::query_scalar("SELECT id FROM ledger_accounts WHERE id = $1")
+            .bind(purchased_account(tenant)?.as_str())
+            .fetch_optional(&mut *conn)
+            .await?;
+    if purchased.is_none() {
+        return Err(LedgerError::WalletNotFound(tenant.to_string()));
+    }
+    create_wallet_account_in(conn, tenant, account.clone(), Some(expires_at)).await?;
+    let tid = TransferId::system(format!("~grant:{tenant}:{grant_id}"))?;
+    let request = mint_request(account, tid, amount, reason)?;
+    let results = engine::apply_in_tx(conn, std::slice::from_ref(&request), now).await?;
+    minted(tenant, &results, &request.id)
+}
+
+/// The wallet's spendable tokens (unexpired grants + purchased, less holds), read under the
+/// same locks a debit takes (`~revenue:TOKEN`, then the wallet's accounts, in id order), in
+/// the caller's transaction; a debit that follows in it cannot find less.
+pub async fn available_in(
+    conn: &mut PgConnection,
+    tenant: &TenantId,
+    now: DateTime<Utc>,
+) -> Result<Amount> {
+    let revenue = system_account("revenue", "TOKEN")?;
+    lock_spendable(conn, tenant, now, &revenue)
+        .await?
+        .iter()
+        .try_fold(Amount::ZERO, |s, a| s.checked_add(a.available))
+        .ok_or(LedgerError::Overflow("available"))
+}
+
+/// [`debit_usage`] inside the caller's transaction (the caller commits and retries).
+pub async fn debit_usage_in(
+    conn: &mut PgConnection,
+    tenant: &TenantId,
+    usage_id: &TransferId,
+    amount: Amount,
+    now: DateTime<Utc>,
+) -> Result<TransferResult> {
+    if amount.is_zero() {
+        return Err(LedgerError::Invalid {
+            field: "amount",
+            reason: "must not be zero".into(),
+        });
+    }
+    spend_tx(conn, Spend::Usage, tenant, usage_id, amount, now).await
 }
 
 /// Debits `amount` for usage `usage_id`: burns unexpired grants earliest expiry first, then

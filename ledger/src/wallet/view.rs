@@ -111,7 +111,7 @@ pub async fn wallet(pool: &PgPool, tenant: &TenantId, now: DateTime<Utc>) -> Res
 pub(crate) struct Spendable {
     id: AccountId,
     expires_at: Option<DateTime<Utc>>,
-    available: Amount,
+    pub(crate) available: Amount,
 }
 
 /// Locks the tenant's spendable accounts and `sink` together, in id order.

@@ -1,0 +1,365 @@
+//! Charging in the write path: usage priced and debited from prepaid wallets in the batch's
+//! transaction, suspension when the wallet runs dry, settlement and resumption on top-up,
+//! monthly grants, the reconciliation, the lifecycle and per-subject limits.
+
+mod common;
+
+use axum::http::StatusCode;
+use chrono::{DateTime, Utc};
+use common::{App, OWNER};
+use serde_json::{json, Value};
+use sqlx::PgPool;
+
+async fn tenant(app: &App, id: &str, plan: &str, region: &str, mode: &str) {
+    let mut body = common::tenant_body(id);
+    body["plan"] = json!(plan);
+    body["region"] = json!(region);
+    body["currency"] = json!("USD");
+    body["timezone"] = json!("America/New_York");
+    body["billing_mode"] = json!(mode);
+    let r = app.call("POST", "/v1/tenants", OWNER, Some(body)).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+}
+
+async fn tokens(
+    app: &App,
+    key: &str,
+    tenant: &str,
+    id: &str,
+    quantity: u64,
+    at: DateTime<Utc>,
+) -> Value {
+    let ev = json!([{"id": id, "tenant": tenant, "subject": "u1", "meter": "ai_tokens",
+                     "quantity": quantity.to_string(), "time": at.to_rfc3339()}]);
+    let r = app.call("POST", "/v1/events", key, Some(ev)).await;
+    assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.text);
+    r.body
+}
+
+async fn top_up(app: &App, tenant: &str, id: &str, amount: u64) -> Value {
+    let r = app
+        .call(
+            "POST",
+            &format!("/v1/tenants/{tenant}/wallet/top-ups"),
+            OWNER,
+            Some(json!({"id": id, "amount": amount.to_string(), "reason": "test"})),
+        )
+        .await;
+    assert!(r.status.is_success(), "{}", r.text);
+    r.body
+}
+
+async fn wallet_available(app: &App, tenant: &str) -> String {
+    let r = app
+        .call("GET", &format!("/v1/tenants/{tenant}/wallet"), OWNER, None)
+        .await;
+    r.body["available"].as_str().unwrap().to_string()
+}
+
+async fn status(app: &App, tenant: &str) -> Value {
+    app.call("GET", &format!("/v1/tenants/{tenant}"), OWNER, None)
+        .await
+        .body
+}
+
+async fn check(
+    app: &App,
+    key: &str,
+    tenant: &str,
+    meter: &str,
+    quantity: &str,
+    subject: Option<&str>,
+) -> Value {
+    app.state
+        .quota
+        .refresh(&app.state.pool, Utc::now())
+        .await
+        .unwrap();
+    let mut body = json!({"tenant": tenant, "meter": meter, "quantity": quantity});
+    if let Some(s) = subject {
+        body["subject"] = json!(s);
+    }
+    let r = app.call("POST", "/v1/quota/check", key, Some(body)).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    r.body
+}
+
+async fn reconcile(pool: &PgPool, app: &App) -> tally::charging::Reconciliation {
+    tally::charging::reconcile(pool, &app.state.catalogue.current())
+        .await
+        .unwrap()
+}
+
+async fn event_types(pool: &PgPool, tenant: &str) -> Vec<String> {
+    sqlx::query_scalar("SELECT type FROM billing_events WHERE tenant = $1 ORDER BY id")
+        .bind(tenant)
+        .fetch_all(pool)
+        .await
+        .unwrap()
+}
+
+/// Starter in the US: 50,000 AI tokens a month included, then 0.000002 USD each; a platform
+/// token costs 0.010 USD there, so 5,000 tokens of overage cost one platform token.
+#[sqlx::test(migrator = "tally::db::MIGRATOR")]
+async fn prepaid_usage_is_debited_suspends_when_the_wallet_runs_dry_and_a_top_up_resumes(
+    pool: PgPool,
+) {
+    let app = App::new(pool.clone());
+    tenant(&app, "shop", "starter", "US", "prepaid").await;
+    let key = app.key("shop", &["ingest", "read", "quota"]).await;
+    top_up(&app, "shop", "t1", 10).await;
+    let at = Utc::now();
+
+    tokens(&app, &key, "shop", "a", 50_000, at).await;
+    assert_eq!(
+        wallet_available(&app, "shop").await,
+        "10",
+        "the allowance is free"
+    );
+    tokens(&app, &key, "shop", "b", 25_000, at).await;
+    assert_eq!(
+        wallet_available(&app, "shop").await,
+        "5",
+        "25,000 over = 0.05 USD = 5 tokens"
+    );
+    // Re-sending the same event charges nothing.
+    let again = tokens(&app, &key, "shop", "b", 25_000, at).await;
+    assert_eq!(again["duplicates"], 1);
+    assert_eq!(wallet_available(&app, "shop").await, "5");
+
+    let c = check(&app, &key, "shop", "ai_tokens", "100000", None).await;
+    assert_eq!(c["allowed"], false, "{c}");
+    assert_eq!(
+        c["reason"], "insufficient_balance",
+        "20 tokens > 5 available: {c}"
+    );
+    let c = check(&app, &key, "shop", "ai_tokens", "10000", None).await;
+    assert_eq!(c["allowed"], true, "2 tokens fit: {c}");
+
+    // 30,000 more: 11 tokens due in all, 6 more, only 5 available → suspended, still metered.
+    let r = tokens(&app, &key, "shop", "c", 30_000, at).await;
+    assert_eq!(r["accepted"], 1, "usage beyond the wallet is still metered");
+    assert_eq!(wallet_available(&app, "shop").await, "0");
+    let t = status(&app, "shop").await;
+    assert_eq!(t["status"], "suspended", "{t}");
+    assert_eq!(t["suspended_cause"], "insufficient_balance", "{t}");
+    let c = check(&app, &key, "shop", "ai_tokens", "1", None).await;
+    assert_eq!(c["reason"], "suspended", "{c}");
+    let period: (i64, i64, i64) = sqlx::query_as(
+        "SELECT tokens_due, tokens_debited, tokens_unpaid FROM charging_periods WHERE tenant_id = 'shop'",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert_eq!(period, (11, 10, 1));
+
+    // A top-up pays the unpaid token first and resumes the tenant.
+    let r = top_up(&app, "shop", "t2", 10).await;
+    assert_eq!(r["tenant_resumed"], true, "{r}");
+    assert_eq!(wallet_available(&app, "shop").await, "9");
+    assert_eq!(status(&app, "shop").await["status"], "active");
+    assert_eq!(
+        event_types(&pool, "shop").await,
+        ["tenant.suspended", "tenant.resumed"]
+    );
+
+    let report = reconcile(&pool, &app).await;
+    assert!(report.mismatches.is_empty(), "{report}");
+    assert_eq!((report.tokens_debited, report.tokens_unpaid), (11, 0));
+    assert!(ledger::verify(&pool).await.unwrap().is_ok());
+
+    // Usage changed behind the charge's back is caught.
+    sqlx::query("UPDATE metering_rollup_5m SET value = value + 100000 WHERE tenant_id = 'shop' AND meter = 'ai_tokens'")
+        .execute(&pool)
+        .await
+        .unwrap();
+    let report = reconcile(&pool, &app).await;
+    assert_eq!(report.mismatches.len(), 1, "{report}");
+    assert!(
+        report.mismatches[0].what.contains("priced rollups"),
+        "{report}"
+    );
+}
+
+#[sqlx::test(migrator = "tally::db::MIGRATOR")]
+async fn postpaid_usage_accrues_and_touches_no_wallet(pool: PgPool) {
+    let app = App::new(pool.clone());
+    tenant(&app, "corp", "starter", "US", "postpaid").await;
+    let key = app.key("corp", &["ingest"]).await;
+    tokens(&app, &key, "corp", "a", 1_050_000, Utc::now()).await;
+    let (amount, debited): (rust_decimal::Decimal, i64) = sqlx::query_as(
+        "SELECT amount, tokens_debited FROM charging_periods WHERE tenant_id = 'corp'",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert_eq!(amount.to_string(), "2.00", "1,000,000 over at 0.000002");
+    assert_eq!(debited, 0);
+    assert_eq!(status(&app, "corp").await["status"], "active");
+}
+
+#[sqlx::test(migrator = "tally::db::MIGRATOR")]
+async fn the_monthly_grant_is_credited_once_and_burns_first(pool: PgPool) {
+    let app = App::new(pool.clone());
+    tenant(&app, "pro1", "pro", "US", "prepaid").await;
+    let catalogue = app.state.catalogue.current();
+    let now = Utc::now();
+    let first = tally::charging::grant_and_settle(&pool, &catalogue, now)
+        .await
+        .unwrap();
+    assert_eq!(first.0, 1);
+    let again = tally::charging::grant_and_settle(&pool, &catalogue, now)
+        .await
+        .unwrap();
+    assert_eq!(again.0, 0, "one grant per period");
+    let w = app
+        .call("GET", "/v1/tenants/pro1/wallet", OWNER, None)
+        .await
+        .body;
+    assert_eq!(w["granted"], "500", "{w}");
+    let expires: DateTime<Utc> = w["grants"][0]["expires_at"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let local = expires.with_timezone(&chrono_tz::America::New_York);
+    assert_eq!(
+        local.format("%d %H:%M").to_string(),
+        "01 00:00",
+        "expires at local month end: {w}"
+    );
+
+    top_up(&app, "pro1", "t1", 100).await;
+    let key = app.key("pro1", &["ingest"]).await;
+    // Pro includes 100,000 AI tokens; 150,000 is 50,000 over = 0.10 USD = 10 tokens.
+    tokens(&app, &key, "pro1", "a", 150_000, now).await;
+    let w = app
+        .call("GET", "/v1/tenants/pro1/wallet", OWNER, None)
+        .await
+        .body;
+    assert_eq!(
+        w["grants"][0]["remaining"], "490",
+        "the grant burns first: {w}"
+    );
+    assert_eq!(w["purchased"], "100", "{w}");
+    assert!(reconcile(&pool, &app).await.mismatches.is_empty());
+}
+
+#[sqlx::test(migrator = "tally::db::MIGRATOR")]
+async fn the_lifecycle_state_machine(pool: PgPool) {
+    let app = App::new(pool.clone());
+    tenant(&app, "life", "starter", "US", "postpaid").await;
+    let post = |path: &'static str| {
+        let app = &app;
+        async move {
+            app.call(
+                "POST",
+                &format!("/v1/tenants/life/{path}"),
+                OWNER,
+                Some(json!({})),
+            )
+            .await
+        }
+    };
+    assert_eq!(post("past-due").await.body["status"], "past_due");
+    assert_eq!(post("resume").await.body["status"], "active");
+    let s = post("suspend").await.body;
+    assert_eq!(
+        (s["status"].clone(), s["suspended_cause"].clone()),
+        (json!("suspended"), json!("owner"))
+    );
+    assert_eq!(post("cancel").await.body["status"], "canceled");
+    let r = post("resume").await;
+    assert_eq!(
+        r.status,
+        StatusCode::CONFLICT,
+        "canceled is terminal: {}",
+        r.text
+    );
+
+    let r = app.call("DELETE", "/v1/tenants/life", OWNER, None).await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.text);
+    assert_eq!(
+        app.call("GET", "/v1/tenants/life", OWNER, None)
+            .await
+            .status,
+        StatusCode::NOT_FOUND
+    );
+    // Its events are kept (parked), not lost.
+    let ev = json!([{"id": "late", "tenant": "life", "meter": "api_calls", "quantity": "1", "time": Utc::now().to_rfc3339()}]);
+    let r = app.call("POST", "/v1/events", OWNER, Some(ev)).await;
+    assert_eq!(
+        r.body["parked"][0]["reason"], "unknown_tenant",
+        "{}",
+        r.text
+    );
+    let r = app
+        .call("POST", "/v1/tenants/life/restore", OWNER, None)
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    assert_eq!(
+        status(&app, "life").await["status"],
+        "canceled",
+        "restored as it was"
+    );
+    let log: Vec<String> = sqlx::query_scalar(
+        "SELECT to_status FROM tenant_status_changes WHERE tenant_id = 'life' ORDER BY id",
+    )
+    .fetch_all(&pool)
+    .await
+    .unwrap();
+    assert_eq!(
+        log,
+        [
+            "past_due",
+            "active",
+            "suspended",
+            "canceled",
+            "deleted",
+            "canceled"
+        ]
+    );
+}
+
+#[sqlx::test(migrator = "tally::db::MIGRATOR")]
+async fn a_subject_limit_applies_to_that_subject_only(pool: PgPool) {
+    let app = App::new(pool.clone());
+    tenant(&app, "team", "starter", "US", "postpaid").await;
+    let r = app
+        .call(
+            "PUT",
+            "/v1/tenants/team/limits/workflow_runs",
+            OWNER,
+            Some(json!({"subject": "u1", "limit": "10", "period": "daily", "hard": true})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    let key = app.key("team", &["ingest", "quota"]).await;
+    let ev = json!([{"id": "w1", "tenant": "team", "subject": "u1", "meter": "workflow_runs", "quantity": "8", "time": Utc::now().to_rfc3339()}]);
+    app.call("POST", "/v1/events", &key, Some(ev)).await;
+    let c = check(&app, &key, "team", "workflow_runs", "5", Some("u1")).await;
+    assert_eq!(
+        (c["allowed"].clone(), c["reason"].clone()),
+        (json!(false), json!("quota_exceeded")),
+        "{c}"
+    );
+    assert_eq!(
+        (
+            c["limit"].clone(),
+            c["used"].clone(),
+            c["remaining"].clone()
+        ),
+        (json!("10"), json!("8"), json!("2"))
+    );
+    let c = check(&app, &key, "team", "workflow_runs", "5", Some("u2")).await;
+    assert_eq!(c["allowed"], true, "{c}");
+    let r = app
+        .call(
+            "PUT",
+            "/v1/tenants/team/limits/workflow_runs",
+            OWNER,
+            Some(json!({"subject": "u1", "limit": "10", "period": "daily", "hard": true, "auto_suspend": true})),
+        )
+        .await;
+    assert_eq!(common::error_code(&r), "validation_failed", "{}", r.text);
+}
