@@ -363,3 +363,48 @@ async fn a_subject_limit_applies_to_that_subject_only(pool: PgPool) {
         .await;
     assert_eq!(common::error_code(&r), "validation_failed", "{}", r.text);
 }
+
+/// However the same usage is split into batches (and in whatever order they arrive), the
+/// month's charge, the ledger's debits and the reconciliation come out the same: the charge is
+/// a function of the month's totals, rounded once.
+#[sqlx::test(migrator = "tally::db::MIGRATOR")]
+async fn the_charge_does_not_depend_on_batching_or_order(pool: PgPool) {
+    let app = App::new(pool.clone());
+    let at = Utc::now();
+    // 40 events of odd sizes: 203,000 AI tokens in all on Starter (50,000 included).
+    let sizes: Vec<u64> = (0..40).map(|i| 1_000 + (i * 7_919) % 9_000).collect();
+    let mut results = Vec::new();
+    for (n, batch) in [1usize, 3, 40].into_iter().enumerate() {
+        let id = format!("b{n}");
+        tenant(&app, &id, "starter", "US", "prepaid").await;
+        top_up(&app, &id, "t", 1_000).await;
+        let key = app.key(&id, &["ingest"]).await;
+        let mut order: Vec<usize> = (0..sizes.len()).collect();
+        if n == 1 {
+            order.reverse();
+        }
+        for chunk in order.chunks(batch) {
+            let events: Vec<Value> = chunk
+                .iter()
+                .map(|&i| json!({"id": format!("e{i}"), "tenant": id, "meter": "ai_tokens",
+                                  "quantity": sizes[i].to_string(), "time": at.to_rfc3339()}))
+                .collect();
+            let r = app.call("POST", "/v1/events", &key, Some(Value::Array(events))).await;
+            assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.text);
+        }
+        let row: (rust_decimal::Decimal, i64, i64) = sqlx::query_as(
+            "SELECT amount, tokens_due, tokens_debited FROM charging_periods WHERE tenant_id = $1",
+        )
+        .bind(&id)
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+        results.push((row, wallet_available(&app, &id).await));
+    }
+    let total: u64 = sizes.iter().sum();
+    let over = total - 50_000;
+    let expected = (rust_decimal::Decimal::from(over) * rust_decimal::Decimal::new(2, 6)).round_dp(2);
+    assert_eq!(results[0].0 .0, expected);
+    assert!(results.iter().all(|r| r == &results[0]), "{results:?}");
+    assert!(reconcile(&pool, &app).await.mismatches.is_empty());
+}
