@@ -398,11 +398,16 @@ pub async fn rate_batch(
     }
     // Grants before debits, every tenant in order: the lock order (world, then revenue and
     // wallets) is the same in every charging transaction.
+    // Only a month's first charge needs it: the grant id is the month's, so once credited
+    // (here or by the periodic pass) later charges of the month find it in the wallet.
     for (p, _, due) in &priced {
-        if p.prepaid && *due > p.tokens_debited + p.tokens_unpaid {
+        let first_charge = p.tokens_debited + p.tokens_unpaid == 0;
+        if p.prepaid && first_charge && *due > 0 {
             ensure_grant(conn, catalogue, p, now).await?;
         }
     }
+    let mut stored = Vec::with_capacity(priced.len());
+    let mut short = Vec::new();
     for (mut p, amount, due) in priced {
         let before = p.tokens_unpaid;
         let delta = due - p.tokens_debited - p.tokens_unpaid;
@@ -413,24 +418,28 @@ pub async fn rate_batch(
         }
         p.amount = amount;
         p.tokens_due = due.max(p.tokens_debited + p.tokens_unpaid);
-        store_period(conn, &p).await?;
         let status = tenants.get(&p.tenant).map(|t| t.status.as_str());
         if p.tokens_unpaid > before && status == Some("active") {
-            let reason = format!(
-                "insufficient balance: the wallet could not cover {} tokens of {} usage",
-                p.tokens_unpaid,
-                p.month.format("%Y-%m")
-            );
-            tenants::set_status_in(
-                conn,
-                &p.tenant,
-                Status::Suspended,
-                Some(&reason),
-                Some(Cause::InsufficientBalance),
-            )
-            .await?;
-            tracing::info!(tenant = %p.tenant, %reason, "tenant suspended");
+            short.push((p.tenant.clone(), p.month, p.tokens_unpaid));
         }
+        stored.push(p);
+    }
+    store_periods(conn, &stored).await?;
+    // Suspensions last: the tenant row is the last lock a charging transaction takes.
+    for (tenant, month, unpaid) in short {
+        let reason = format!(
+            "insufficient balance: the wallet could not cover {unpaid} tokens of {} usage",
+            month.format("%Y-%m")
+        );
+        tenants::set_status_in(
+            conn,
+            &tenant,
+            Status::Suspended,
+            Some(&reason),
+            Some(Cause::InsufficientBalance),
+        )
+        .await?;
+        tracing::info!(%tenant, %reason, "tenant suspended");
     }
     Ok(())
 }
@@ -465,17 +474,21 @@ async fn load_usage(
     Ok(out)
 }
 
-async fn store_period(conn: &mut PgConnection, p: &Period) -> Result<(), ChargeError> {
+/// Writes the periods' amounts and token counters back, in one statement.
+async fn store_periods(conn: &mut PgConnection, periods: &[Period]) -> Result<(), ChargeError> {
     sqlx::query(
-        "UPDATE charging_periods SET amount = $3, tokens_due = $4, tokens_debited = $5, tokens_unpaid = $6, updated_at = now()
-          WHERE tenant_id = $1 AND period_month = $2",
+        "UPDATE charging_periods c SET amount = u.amount, tokens_due = u.due, tokens_debited = u.debited,
+                tokens_unpaid = u.unpaid, updated_at = now()
+           FROM UNNEST($1::text[], $2::date[], $3::numeric[], $4::int8[], $5::int8[], $6::int8[])
+                AS u(tenant_id, period_month, amount, due, debited, unpaid)
+          WHERE c.tenant_id = u.tenant_id AND c.period_month = u.period_month",
     )
-    .bind(&p.tenant)
-    .bind(p.month)
-    .bind(p.amount)
-    .bind(p.tokens_due)
-    .bind(p.tokens_debited)
-    .bind(p.tokens_unpaid)
+    .bind(periods.iter().map(|p| p.tenant.as_str()).collect::<Vec<_>>())
+    .bind(periods.iter().map(|p| p.month).collect::<Vec<_>>())
+    .bind(periods.iter().map(|p| p.amount).collect::<Vec<_>>())
+    .bind(periods.iter().map(|p| p.tokens_due).collect::<Vec<_>>())
+    .bind(periods.iter().map(|p| p.tokens_debited).collect::<Vec<_>>())
+    .bind(periods.iter().map(|p| p.tokens_unpaid).collect::<Vec<_>>())
     .execute(&mut *conn)
     .await?;
     Ok(())
@@ -521,31 +534,28 @@ pub fn grant_amount(
     ledger::Amount::new(units).ok().filter(|a| !a.is_zero())
 }
 
-/// Debits up to `tokens` from the wallet (what it can cover); returns how many were debited.
-/// The usage id is the period's cumulative debited total after this debit, so every debit of
-/// a month has its own id, deterministically.
+/// Debits up to `tokens` from the wallet (what it can cover, one lock of the wallet); returns
+/// how many were debited.
 async fn pay(
     conn: &mut PgConnection,
     p: &Period,
     tokens: i64,
     now: DateTime<Utc>,
 ) -> Result<i64, ChargeError> {
-    let tenant = ledger::TenantId::parse(&p.tenant)?;
-    let available =
-        i64::try_from(ledger::available_in(conn, &tenant, now).await?.get()).unwrap_or(i64::MAX);
-    let paid = tokens.min(available);
-    if paid <= 0 {
+    let Some(up_to) = u64::try_from(tokens).ok().filter(|t| *t > 0) else {
         return Ok(0);
-    }
-    let id = ledger::TransferId::parse(&usage_id(p.month, p.tokens_debited + paid))?;
-    let amount = ledger::Amount::new(u64::try_from(paid).unwrap_or(0))?;
-    ledger::debit_usage_in(conn, &tenant, &id, amount, now).await?;
-    Ok(paid)
+    };
+    let tenant = ledger::TenantId::parse(&p.tenant)?;
+    let id = ledger::TransferId::parse(&usage_id(p.month, p.tokens_debited))?;
+    let debited =
+        ledger::debit_usage_up_to_in(conn, &tenant, &id, ledger::Amount::new(up_to)?, now).await?;
+    Ok(i64::try_from(debited.get()).unwrap_or(i64::MAX))
 }
 
-/// `rate-2026-11-c1200`: the debit that brought the month's debited total to 1,200 tokens.
-pub fn usage_id(month: NaiveDate, cumulative: i64) -> String {
-    format!("rate-{}-c{cumulative}", month.format("%Y-%m"))
+/// `rate-2026-11-at1200`: the month's debit made when 1,200 tokens had been debited before it
+/// (every debit is positive, so each has its own id, deterministically).
+pub fn usage_id(month: NaiveDate, debited_before: i64) -> String {
+    format!("rate-{}-at{debited_before}", month.format("%Y-%m"))
 }
 
 /// Pays unpaid tokens from whatever the wallet now holds (after a top-up or a grant), oldest
@@ -567,7 +577,7 @@ pub async fn settle(pool: &PgPool, tenant: &str, now: DateTime<Utc>) -> Result<b
         p.tokens_debited += paid;
         p.tokens_unpaid -= paid;
         unpaid += p.tokens_unpaid;
-        store_period(&mut tx, &p).await?;
+        store_periods(&mut tx, std::slice::from_ref(&p)).await?;
     }
     let cause: Option<(String, Option<String>)> =
         sqlx::query_as("SELECT status, suspended_cause FROM tenants WHERE id = $1 AND deleted_at IS NULL FOR UPDATE")
@@ -741,7 +751,7 @@ pub async fn reconcile(
         let ledger_debited: i64 = sqlx::query_scalar(
             "SELECT COALESCE(sum(amount), 0)::bigint FROM ledger_transfers WHERE id LIKE $1 AND kind = 'posted'",
         )
-        .bind(format!("~usage:{}:rate-{}-c%", p.tenant.replace('_', "\\_"), p.month.format("%Y-%m")))
+        .bind(format!("~usage:{}:rate-{}-at%", p.tenant.replace('_', "\\_"), p.month.format("%Y-%m")))
         .fetch_one(&mut *tx)
         .await?;
         let mut problems = Vec::new();

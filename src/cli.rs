@@ -64,6 +64,13 @@ enum BenchCommand {
         #[arg(long, default_value_t = 10)]
         http_seconds: u64,
     },
+    /// What charging costs the write path: rollups only vs rollups + rating + wallet debits
+    Rating {
+        #[arg(long, default_value_t = 20)]
+        tenants: usize,
+        #[arg(long, default_value_t = 50_000)]
+        events: usize,
+    },
 }
 
 #[derive(Subcommand)]
@@ -140,6 +147,11 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
         })
         .await
         .map(|_| ExitCode::SUCCESS),
+        Command::Bench {
+            command: BenchCommand::Rating { tenants, events },
+        } => crate::bench::rating::run(crate::bench::rating::RatingBenchArgs { tenants, events })
+            .await
+            .map(|_| ExitCode::SUCCESS),
         Command::Demo { events, seed } => {
             crate::demo::run(crate::demo::DemoArgs { events, seed }).await
         }

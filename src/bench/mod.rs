@@ -2,6 +2,7 @@
 
 mod http_load;
 pub mod quota;
+pub mod rating;
 
 use std::time::Duration;
 

@@ -38,7 +38,8 @@ async fn seed(pool: &PgPool, n: usize) -> anyhow::Result<Vec<String>> {
             region: Some("US".into()),
             currency: Some("USD".into()),
             timezone: Some("America/New_York".into()),
-            billing_mode: Some("postpaid".into()),
+            // Half prepaid: their checks also price the quantity against the wallet.
+            billing_mode: Some(["prepaid", "postpaid"][i % 2].into()),
         };
         let new = NewTenant::parse(&input, &|_| true).map_err(|e| anyhow::anyhow!(e.message))?;
         tenants::create(pool, &new).await?;

@@ -300,12 +300,54 @@ async fn spend_tx(
     amount: Amount,
     now: DateTime<Utc>,
 ) -> Result<TransferResult> {
+    let revenue = system_account("revenue", "TOKEN")?;
+    let spendable = lock_spendable(conn, t, now, &revenue).await?;
+    spend_locked(conn, how, t, id, amount, &spendable, &revenue, now).await
+}
+
+/// Debits `up_to` tokens for usage `usage_id`, or what the wallet holds if that is less, in
+/// the caller's transaction, with one lock of the wallet; returns the amount debited (zero:
+/// nothing written). A retry of the same id with the same amount answers as `debit_usage`.
+pub async fn debit_usage_up_to_in(
+    conn: &mut PgConnection,
+    tenant: &TenantId,
+    usage_id: &TransferId,
+    up_to: Amount,
+    now: DateTime<Utc>,
+) -> Result<Amount> {
+    let revenue = system_account("revenue", "TOKEN")?;
+    let spendable = lock_spendable(conn, tenant, now, &revenue).await?;
+    let available = spendable
+        .iter()
+        .try_fold(Amount::ZERO, |s, a| s.checked_add(a.available))
+        .ok_or(LedgerError::Overflow("available"))?;
+    let amount = up_to.min(available);
+    if amount.is_zero() {
+        return Ok(amount);
+    }
+    let how = Spend::Usage;
+    spend_locked(
+        conn, how, tenant, usage_id, amount, &spendable, &revenue, now,
+    )
+    .await?;
+    Ok(amount)
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn spend_locked(
+    conn: &mut PgConnection,
+    how: Spend,
+    t: &TenantId,
+    id: &TransferId,
+    amount: Amount,
+    spendable: &[super::view::Spendable],
+    revenue: &AccountId,
+    now: DateTime<Utc>,
+) -> Result<TransferResult> {
     let (op, key) = match how {
         Spend::Usage => ("usage", "usage_id"),
         Spend::Hold { .. } => ("hold", "hold_id"),
     };
-    let revenue = system_account("revenue", "TOKEN")?;
-    let spendable = lock_spendable(conn, t, now, &revenue).await?;
     // Checked under the wallet's locks, so a concurrent retry of the same id is seen.
     let first = leg_id(op, t, id, 0)?;
     if let Some(prev) = crate::store::load_transfers(conn, &[first.as_str()])
@@ -323,7 +365,7 @@ async fn spend_tx(
             Err(LedgerError::ExistsWithDifferentFields(id.to_string()))
         };
     }
-    let legs = super::view::plan(&spendable, amount)?;
+    let legs = super::view::plan(spendable, amount)?;
     let metadata = op_metadata(key, id, amount, legs.len());
     let requests = legs
         .iter()

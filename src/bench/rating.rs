@@ -1,0 +1,104 @@
+//! `tally bench rating`: what charging costs the write path. The same events, in batches of
+//! 1,000, go through `metering::ingest_batch` (rollups only) and through
+//! `metering::ingest_batch_with` + `charging::Rater` (rollups, pricing, wallet debits in the
+//! same transaction), for prepaid tenants with funded wallets, on one fresh database.
+
+use std::time::Instant;
+
+use chrono::{Duration, Utc};
+use serde_json::json;
+
+use super::fresh_database;
+use crate::catalogue::CatalogueStore;
+use crate::charging::Rater;
+use crate::tenants::{self, NewTenant, TenantInput};
+
+pub struct RatingBenchArgs {
+    pub tenants: usize,
+    pub events: usize,
+}
+
+const METERS: [&str; 3] = ["ai_tokens", "workflow_runs", "plugin_executions"];
+const BATCH: usize = 1_000;
+
+fn events(prefix: &str, tenants: &[String], n: usize) -> anyhow::Result<Vec<metering::UsageEvent>> {
+    let now = Utc::now();
+    (0..n)
+        .map(|i| {
+            let v = json!({"id": format!("{prefix}-{i}"), "tenant": tenants[i % tenants.len()],
+                           "subject": format!("u{}", i % 50), "meter": METERS[i % METERS.len()],
+                           "quantity": (1 + i % 5_000).to_string(),
+                           "time": (now - Duration::seconds((i % 3_600) as i64)).to_rfc3339()});
+            metering::UsageEvent::parse(&v, now).map_err(|e| anyhow::anyhow!(e.message))
+        })
+        .collect()
+}
+
+pub async fn run(args: RatingBenchArgs) -> anyhow::Result<()> {
+    let (pool, db) = fresh_database("tally_bench_rating").await?;
+    let catalogue = CatalogueStore::embedded()?;
+    let mut groups: [Vec<String>; 2] = Default::default();
+    for (g, ids) in groups.iter_mut().enumerate() {
+        for i in 0..args.tenants {
+            let id = format!("r{g}-{i:04}");
+            let input = TenantInput {
+                id: Some(id.clone()),
+                name: Some(id.clone()),
+                plan: Some(["starter", "pro", "business"][i % 3].into()),
+                region: Some(["US", "IN", "BR"][i % 3].into()),
+                currency: Some("USD".into()),
+                timezone: Some("America/New_York".into()),
+                billing_mode: Some("prepaid".into()),
+            };
+            let new =
+                NewTenant::parse(&input, &|_| true).map_err(|e| anyhow::anyhow!(e.message))?;
+            tenants::create(&pool, &new).await?;
+            let t = ledger::TenantId::parse(&id)?;
+            ledger::open_wallet(&pool, &t).await?;
+            ledger::top_up(
+                &pool,
+                &t,
+                &ledger::TransferId::parse("fund")?,
+                ledger::Amount::new(1_000_000_000)?,
+                None,
+                Utc::now(),
+            )
+            .await?;
+            ids.push(id);
+        }
+    }
+    println!(
+        "database {db}: {} prepaid tenants per run, {} events per run in batches of {BATCH}",
+        args.tenants, args.events
+    );
+    let rater = Rater::new(catalogue);
+    for (name, g) in [
+        ("rollups only (ingest_batch)", 0),
+        ("rollups + rating + wallet debits", 1),
+    ] {
+        let evs = events(&format!("e{g}"), &groups[g], args.events)?;
+        let started = Instant::now();
+        for chunk in evs.chunks(BATCH) {
+            if g == 0 {
+                metering::ingest_batch(&pool, chunk).await?;
+            } else {
+                metering::ingest_batch_with(&pool, chunk, Some(&rater)).await?;
+            }
+        }
+        let secs = started.elapsed().as_secs_f64();
+        println!(
+            "  {name:<34} {:>9.0} events/s  ({secs:.2} s)",
+            args.events as f64 / secs
+        );
+    }
+    let debits: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM ledger_transfers WHERE id LIKE '~usage:%'")
+            .fetch_one(&pool)
+            .await?;
+    let report = crate::charging::reconcile(&pool, &pricing::Catalogue::embedded()?).await?;
+    println!(
+        "  usage debit legs written: {debits}; {}",
+        report.to_string().trim_end()
+    );
+    Ok(())
+}
