@@ -386,10 +386,14 @@ async fn the_charge_does_not_depend_on_batching_or_order(pool: PgPool) {
         for chunk in order.chunks(batch) {
             let events: Vec<Value> = chunk
                 .iter()
-                .map(|&i| json!({"id": format!("e{i}"), "tenant": id, "meter": "ai_tokens",
-                                  "quantity": sizes[i].to_string(), "time": at.to_rfc3339()}))
+                .map(|&i| {
+                    json!({"id": format!("e{i}"), "tenant": id, "meter": "ai_tokens",
+                                  "quantity": sizes[i].to_string(), "time": at.to_rfc3339()})
+                })
                 .collect();
-            let r = app.call("POST", "/v1/events", &key, Some(Value::Array(events))).await;
+            let r = app
+                .call("POST", "/v1/events", &key, Some(Value::Array(events)))
+                .await;
             assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.text);
         }
         let row: (rust_decimal::Decimal, i64, i64) = sqlx::query_as(
@@ -403,7 +407,8 @@ async fn the_charge_does_not_depend_on_batching_or_order(pool: PgPool) {
     }
     let total: u64 = sizes.iter().sum();
     let over = total - 50_000;
-    let expected = (rust_decimal::Decimal::from(over) * rust_decimal::Decimal::new(2, 6)).round_dp(2);
+    let expected =
+        (rust_decimal::Decimal::from(over) * rust_decimal::Decimal::new(2, 6)).round_dp(2);
     assert_eq!(results[0].0 .0, expected);
     assert!(results.iter().all(|r| r == &results[0]), "{results:?}");
     assert!(reconcile(&pool, &app).await.mismatches.is_empty());
