@@ -1,7 +1,7 @@
 //! A standalone usage-events consumer (`DATABASE_URL`, `KAFKA_BROKERS`, `KAFKA_USAGE_TOPIC`,
 //! `KAFKA_DLQ_TOPIC`, `KAFKA_GROUP`): the process the end-to-end test kills and restarts, and
 //! what the benchmark drives. `METERING_MAX_BATCH_EVENTS` / `METERING_MAX_BATCH_WAIT_MS` override
-//! the batch bounds. `tally serve` runs the same `run_consumer` in-process.
+//! the batch bounds, `METERING_WRITERS` the number of writer tasks. `tally serve` runs the same `run_consumer` in-process.
 
 use std::time::Duration;
 
@@ -37,9 +37,13 @@ async fn main() {
     if let Some(ms) = env_number("METERING_MAX_BATCH_WAIT_MS") {
         config.max_batch_wait = Duration::from_millis(ms);
     }
+    if let Some(n) = env_number("METERING_WRITERS") {
+        config.writers = usize::try_from(n).unwrap_or(config.writers);
+    }
     let url = std::env::var("DATABASE_URL").unwrap_or_else(|_| fail("DATABASE_URL is not set"));
     let pool = sqlx::postgres::PgPoolOptions::new()
-        .max_connections(4)
+        // One connection per writer, one spare.
+        .max_connections(u32::try_from(config.writers + 1).unwrap_or(5))
         .acquire_timeout(Duration::from_secs(10))
         .connect(&url)
         .await

@@ -106,7 +106,7 @@ pub async fn run_consumer_with(
         };
         writers.spawn(processor.run(rx, stop_rx.clone()));
     }
-    let reader = tokio::spawn(read(kafka.clone(), inboxes, progress, stop_rx));
+    let reader = tokio::spawn(read(kafka.clone(), inboxes, progress.clone(), stop_rx));
     let mut shutdown = std::pin::pin!(futures::FutureExt::fuse(shutdown));
     let mut stats = ConsumerStats::default();
     let mut result = Ok(());
@@ -127,6 +127,7 @@ pub async fn run_consumer_with(
             result = r;
         }
     }
+    progress.writers_stopped();
     let _ = reader.await;
     if let Err(e) = kafka.commit_consumer_state(CommitMode::Sync) {
         tracing::debug!(error = %e, "final commit");

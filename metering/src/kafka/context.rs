@@ -13,6 +13,9 @@ use rdkafka::ClientContext;
 pub(crate) struct Progress {
     state: Mutex<(u64, u64)>,
     changed: Condvar,
+    /// Set once every writer has stopped: nothing more will be finished, so a revocation
+    /// (the one closing the consumer) has nothing to wait for.
+    writers_stopped: std::sync::atomic::AtomicBool,
 }
 
 impl Progress {
@@ -31,6 +34,22 @@ impl Progress {
         self.changed.notify_all();
     }
 
+    /// Every writer has stopped; messages still queued for them will not be written here
+    /// (their offsets are not stored, so the next owner re-reads them).
+    pub fn writers_stopped(&self) {
+        // Under the lock, so a drain between its check and its wait cannot miss the wake-up.
+        let guard = self.state.lock();
+        self.writers_stopped
+            .store(true, std::sync::atomic::Ordering::SeqCst);
+        drop(guard);
+        self.changed.notify_all();
+    }
+
+    fn stopped(&self) -> bool {
+        self.writers_stopped
+            .load(std::sync::atomic::Ordering::SeqCst)
+    }
+
     /// Waits until everything sent is done, at most `timeout`. Returns whether it drained.
     fn drain(&self, timeout: Duration) -> bool {
         let deadline = Instant::now() + timeout;
@@ -38,6 +57,9 @@ impl Progress {
             return false;
         };
         while s.1 < s.0 {
+            if self.stopped() {
+                return false;
+            }
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {
                 return false;
@@ -77,6 +99,11 @@ impl ConsumerContext for DrainContext {
             tracing::info!(
                 partitions = tpl.count(),
                 "revoke: in-flight messages drained"
+            );
+        } else if self.progress.stopped() {
+            tracing::info!(
+                partitions = tpl.count(),
+                "revoke after the writers stopped: the next owner re-reads what was not written"
             );
         } else {
             tracing::warn!(
