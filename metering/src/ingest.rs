@@ -139,8 +139,9 @@ fn months_of(events: &[UsageEvent]) -> Vec<NaiveDate> {
     months.into_iter().collect()
 }
 
-/// The write path inside a caller's transaction (the caller commits). Raw-event partitions for
-/// the batch's months must exist; `ingest_batch` sees to that.
+/// The write path inside a caller's transaction (the caller commits; the dedupe claim uses a
+/// savepoint, so `conn` must be in a transaction). Raw-event partitions for the batch's months
+/// must exist; `ingest_batch` sees to that.
 pub async fn ingest_in_transaction(
     conn: &mut PgConnection,
     events: &[UsageEvent],
