@@ -407,22 +407,50 @@ pub async fn rate_batch(
         }
     }
     let mut stored = Vec::with_capacity(priced.len());
-    let mut short = Vec::new();
+    let mut owed = Vec::new();
     for (mut p, amount, due) in priced {
-        let before = p.tokens_unpaid;
         let delta = due - p.tokens_debited - p.tokens_unpaid;
-        if p.prepaid && delta > 0 {
-            let paid = pay(conn, &p, delta, now).await?;
-            p.tokens_debited += paid;
-            p.tokens_unpaid += delta - paid;
-        }
         p.amount = amount;
-        p.tokens_due = due.max(p.tokens_debited + p.tokens_unpaid);
-        let status = tenants.get(&p.tenant).map(|t| t.status.as_str());
-        if p.tokens_unpaid > before && status == Some("active") {
-            short.push((p.tenant.clone(), p.month, p.tokens_unpaid));
+        p.tokens_due = due;
+        if p.prepaid && delta > 0 {
+            owed.push((stored.len(), delta));
         }
         stored.push(p);
+    }
+    // Every wallet debit of the batch in one ledger call (a tenant with usage in two months
+    // is debited in a second round, so each call locks each wallet once).
+    let mut short = Vec::new();
+    while !owed.is_empty() {
+        let mut seen = BTreeSet::new();
+        let (round, later): (Vec<_>, Vec<_>) = owed
+            .into_iter()
+            .partition(|(i, _)| seen.insert(stored[*i].tenant.clone()));
+        owed = later;
+        let debits = round
+            .iter()
+            .map(|&(i, delta)| {
+                let p = &stored[i];
+                Ok((
+                    ledger::TenantId::parse(&p.tenant)?,
+                    ledger::TransferId::parse(&usage_id(p.month, p.tokens_debited))?,
+                    ledger::Amount::new(u64::try_from(delta).unwrap_or(0))?,
+                ))
+            })
+            .collect::<Result<Vec<_>, ledger::LedgerError>>()?;
+        let taken = ledger::debit_usage_up_to_many_in(conn, &debits, now).await?;
+        for (&(i, delta), paid) in round.iter().zip(taken) {
+            let p = &mut stored[i];
+            let paid = i64::try_from(paid.get()).unwrap_or(i64::MAX);
+            p.tokens_debited += paid;
+            p.tokens_unpaid += delta - paid;
+            let status = tenants.get(&p.tenant).map(|t| t.status.as_str());
+            if paid < delta && status == Some("active") {
+                short.push((p.tenant.clone(), p.month, p.tokens_unpaid));
+            }
+        }
+    }
+    for p in &mut stored {
+        p.tokens_due = p.tokens_due.max(p.tokens_debited + p.tokens_unpaid);
     }
     store_periods(conn, &stored).await?;
     // Suspensions last: the tenant row is the last lock a charging transaction takes.

@@ -37,7 +37,7 @@ fn events(prefix: &str, tenants: &[String], n: usize) -> anyhow::Result<Vec<mete
 pub async fn run(args: RatingBenchArgs) -> anyhow::Result<()> {
     let (pool, db) = fresh_database("tally_bench_rating").await?;
     let catalogue = CatalogueStore::embedded()?;
-    let mut groups: [Vec<String>; 2] = Default::default();
+    let mut groups: [Vec<String>; 3] = Default::default();
     for (g, ids) in groups.iter_mut().enumerate() {
         for i in 0..args.tenants {
             let id = format!("r{g}-{i:04}");
@@ -48,7 +48,7 @@ pub async fn run(args: RatingBenchArgs) -> anyhow::Result<()> {
                 region: Some(["US", "IN", "BR"][i % 3].into()),
                 currency: Some("USD".into()),
                 timezone: Some("America/New_York".into()),
-                billing_mode: Some("prepaid".into()),
+                billing_mode: Some(if g == 2 { "postpaid" } else { "prepaid" }.into()),
             };
             let new =
                 NewTenant::parse(&input, &|_| true).map_err(|e| anyhow::anyhow!(e.message))?;
@@ -68,14 +68,16 @@ pub async fn run(args: RatingBenchArgs) -> anyhow::Result<()> {
         }
     }
     println!(
-        "database {db}: {} prepaid tenants per run, {} events per run in batches of {BATCH}",
+        "database {db}: {} tenants per run (prepaid, funded; postpaid in the last), {} events per run in batches of {BATCH}",
         args.tenants, args.events
     );
     let rater = Rater::new(catalogue);
-    for (name, g) in [
+    let runs = [
         ("rollups only (ingest_batch)", 0),
         ("rollups + rating + wallet debits", 1),
-    ] {
+        ("rollups + rating, postpaid", 2),
+    ];
+    for (name, g) in runs {
         let evs = events(&format!("e{g}"), &groups[g], args.events)?;
         let started = Instant::now();
         for chunk in evs.chunks(BATCH) {

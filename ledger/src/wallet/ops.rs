@@ -315,22 +315,83 @@ pub async fn debit_usage_up_to_in(
     up_to: Amount,
     now: DateTime<Utc>,
 ) -> Result<Amount> {
-    let revenue = system_account("revenue", "TOKEN")?;
-    let spendable = lock_spendable(conn, tenant, now, &revenue).await?;
-    let available = spendable
-        .iter()
-        .try_fold(Amount::ZERO, |s, a| s.checked_add(a.available))
-        .ok_or(LedgerError::Overflow("available"))?;
-    let amount = up_to.min(available);
-    if amount.is_zero() {
-        return Ok(amount);
+    let debits = [(tenant.clone(), usage_id.clone(), up_to)];
+    let done = debit_usage_up_to_many_in(conn, &debits, now).await?;
+    Ok(done.first().copied().unwrap_or(Amount::ZERO))
+}
+
+/// [`debit_usage_up_to_in`] for several wallets at once (each tenant at most once): one
+/// statement locks every wallet, one engine batch applies every debit (a linked chain per
+/// tenant). Returns what each debit took, in input order. A debit whose id already exists
+/// counts as taking its recorded total (a retried batch changes nothing).
+pub async fn debit_usage_up_to_many_in(
+    conn: &mut PgConnection,
+    debits: &[(TenantId, TransferId, Amount)],
+    now: DateTime<Utc>,
+) -> Result<Vec<Amount>> {
+    if debits.is_empty() {
+        return Ok(vec![]);
     }
-    let how = Spend::Usage;
-    spend_locked(
-        conn, how, tenant, usage_id, amount, &spendable, &revenue, now,
+    let revenue = system_account("revenue", "TOKEN")?;
+    let tenants: Vec<TenantId> = debits.iter().map(|(t, _, _)| t.clone()).collect();
+    let spendable = super::view::lock_spendable_many(conn, &tenants, now, &revenue).await?;
+    let firsts = debits
+        .iter()
+        .map(|(t, id, _)| leg_id("usage", t, id, 0))
+        .collect::<Result<Vec<_>>>()?;
+    let existing = crate::store::load_transfers(
+        conn,
+        &firsts.iter().map(TransferId::as_str).collect::<Vec<_>>(),
     )
     .await?;
-    Ok(amount)
+    let mut taken = Vec::with_capacity(debits.len());
+    let mut requests = Vec::new();
+    let mut chains = Vec::new();
+    for (((t, id, up_to), accounts), first) in debits.iter().zip(&spendable).zip(&firsts) {
+        if let Some(prev) = existing.iter().find(|p| p.id.as_str() == first.as_str()) {
+            let total = prev
+                .metadata
+                .as_ref()
+                .and_then(|m| m.get("total"))
+                .and_then(|v| v.as_str())
+                .and_then(|v| v.parse::<Amount>().ok())
+                .ok_or_else(|| LedgerError::ExistsWithDifferentFields(id.to_string()))?;
+            taken.push(total);
+            continue;
+        }
+        let available = accounts
+            .iter()
+            .try_fold(Amount::ZERO, |s, a| s.checked_add(a.available))
+            .ok_or(LedgerError::Overflow("available"))?;
+        let amount = (*up_to).min(available);
+        taken.push(amount);
+        if amount.is_zero() {
+            continue;
+        }
+        let legs = super::view::plan(accounts, amount)?;
+        let metadata = op_metadata("usage_id", id, amount, legs.len());
+        let start = requests.len();
+        for (n, (account, part)) in legs.iter().enumerate() {
+            requests.push(Request {
+                id: leg_id("usage", t, id, n)?,
+                op: Op::Transfer(TransferKind::Posted {
+                    debit: account.clone(),
+                    credit: revenue.clone(),
+                    amount: *part,
+                }),
+                linked: n + 1 < legs.len(),
+                metadata: Some(metadata.clone()),
+            });
+        }
+        chains.push((start..requests.len(), id.clone()));
+    }
+    if !requests.is_empty() {
+        let results = engine::apply_in_tx(conn, &requests, now).await?;
+        for (range, id) in chains {
+            refuse_unless_ok(overall(&results[range]), &id)?;
+        }
+    }
+    Ok(taken)
 }
 
 #[allow(clippy::too_many_arguments)]

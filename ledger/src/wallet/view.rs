@@ -121,35 +121,51 @@ pub(crate) async fn lock_spendable(
     now: DateTime<Utc>,
     sink: &AccountId,
 ) -> Result<Vec<Spendable>> {
+    let mut all = lock_spendable_many(conn, std::slice::from_ref(t), now, sink).await?;
+    Ok(all.pop().unwrap_or_default())
+}
+
+/// Locks several tenants' spendable accounts and `sink` in one statement, in id order (the
+/// same global order as single-tenant locks); returns each tenant's accounts, in input order.
+pub(crate) async fn lock_spendable_many(
+    conn: &mut PgConnection,
+    tenants: &[TenantId],
+    now: DateTime<Utc>,
+    sink: &AccountId,
+) -> Result<Vec<Vec<Spendable>>> {
+    let ids: Vec<&str> = tenants.iter().map(TenantId::as_str).collect();
     let rows = sqlx::query(
-        "SELECT id, expires_at, credits_posted - debits_posted - debits_pending AS available \
+        "SELECT id, tenant, expires_at, credits_posted - debits_posted - debits_pending AS available \
          FROM ledger_accounts \
-         WHERE (tenant = $1 AND asset = 'TOKEN' AND id LIKE '~wallet:%' \
+         WHERE (tenant = ANY($1) AND asset = 'TOKEN' AND id LIKE '~wallet:%' \
                 AND (expires_at IS NULL OR expires_at > $2)) OR id = $3 \
          ORDER BY id FOR UPDATE",
     )
-    .bind(t.as_str())
+    .bind(&ids)
     .bind(now)
     .bind(sink.as_str())
     .fetch_all(&mut *conn)
     .await?;
-    let purchased = purchased_account(t)?;
-    let mut out = Vec::new();
-    let mut found = false;
+    let mut out: Vec<Vec<Spendable>> = tenants.iter().map(|_| Vec::new()).collect();
+    let mut found = vec![false; tenants.len()];
     for row in &rows {
         let id: String = row.try_get("id")?;
         if id == sink.as_str() {
             continue;
         }
-        found |= id == purchased.as_str();
-        out.push(Spendable {
+        let tenant: Option<String> = row.try_get("tenant")?;
+        let Some(i) = tenant.and_then(|t| ids.iter().position(|x| *x == t)) else {
+            continue;
+        };
+        found[i] |= id == purchased_account(&tenants[i])?.as_str();
+        out[i].push(Spendable {
             id: AccountId::from_db(id),
             expires_at: row.try_get("expires_at")?,
             available: to_amount(i128::from(row.try_get::<i64, _>("available")?), "available")?,
         });
     }
-    if !found {
-        return Err(LedgerError::WalletNotFound(t.to_string()));
+    if let Some(i) = found.iter().position(|f| !f) {
+        return Err(LedgerError::WalletNotFound(tenants[i].to_string()));
     }
     Ok(out)
 }
