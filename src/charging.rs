@@ -522,9 +522,10 @@ async fn store_periods(conn: &mut PgConnection, periods: &[Period]) -> Result<()
     Ok(())
 }
 
-/// The grant id of a month: `plan-2026-11`.
-pub fn grant_id(month: NaiveDate) -> String {
-    format!("plan-{}", month.format("%Y-%m"))
+/// The grant id of a plan's month: `plan-pro-2026-11`. Each plan grants at most once a
+/// month, so an upgrade mid-month adds the new plan's grant and nothing repeats.
+pub fn grant_id(plan: &str, month: NaiveDate) -> String {
+    format!("plan-{plan}-{}", month.format("%Y-%m"))
 }
 
 /// Credits the plan's monthly token grant for a period still running (idempotent by id).
@@ -541,7 +542,7 @@ async fn ensure_grant(
         return Ok(());
     }
     let tenant = ledger::TenantId::parse(&p.tenant)?;
-    let id = ledger::TransferId::parse(&grant_id(p.month))?;
+    let id = ledger::TransferId::parse(&grant_id(&p.plan, p.month))?;
     let reason = format!("{} plan grant for {}", p.plan, p.month.format("%Y-%m"));
     ledger::grant_tokens_in(conn, &tenant, &id, amount, p.end, Some(&reason), now).await?;
     Ok(())
@@ -652,19 +653,7 @@ pub async fn grant_and_settle(
     .await?;
     let mut granted = 0;
     for (id, plan, tz) in &rows {
-        let tz = Tz::from_str(tz).unwrap_or(Tz::UTC);
-        let mp = metering::bucket::month_period(tz, now);
-        let Some(amount) = grant_amount(catalogue, plan, mp.start) else {
-            continue;
-        };
-        let tenant = ledger::TenantId::parse(id)?;
-        let gid = ledger::TransferId::parse(&grant_id(mp.month))?;
-        let reason = format!("{plan} plan grant for {}", mp.month.format("%Y-%m"));
-        match ledger::grant_tokens(pool, &tenant, &gid, amount, mp.end, Some(&reason), now).await {
-            Ok(ledger::TransferResult::Created) => granted += 1,
-            Ok(_) | Err(ledger::LedgerError::WalletNotFound(_)) => {}
-            Err(e) => return Err(e.into()),
-        }
+        granted += usize::from(grant_current(pool, catalogue, id, plan, tz, now).await?);
     }
     let owing: Vec<String> = sqlx::query_scalar(
         "SELECT DISTINCT tenant_id FROM charging_periods WHERE tokens_unpaid > 0
@@ -677,6 +666,31 @@ pub async fn grant_and_settle(
         resumed += usize::from(settle(pool, &t, now).await?);
     }
     Ok((granted, resumed))
+}
+
+/// Credits `plan`'s grant for the tenant's current local month (idempotent); whether it was
+/// credited now.
+pub async fn grant_current(
+    pool: &PgPool,
+    catalogue: &Catalogue,
+    tenant: &str,
+    plan: &str,
+    tz: &str,
+    now: DateTime<Utc>,
+) -> Result<bool, ChargeError> {
+    let tz = Tz::from_str(tz).unwrap_or(Tz::UTC);
+    let mp = metering::bucket::month_period(tz, now);
+    let Some(amount) = grant_amount(catalogue, plan, now) else {
+        return Ok(false);
+    };
+    let t = ledger::TenantId::parse(tenant)?;
+    let gid = ledger::TransferId::parse(&grant_id(plan, mp.month))?;
+    let reason = format!("{plan} plan grant for {}", mp.month.format("%Y-%m"));
+    match ledger::grant_tokens(pool, &t, &gid, amount, mp.end, Some(&reason), now).await {
+        Ok(ledger::TransferResult::Created) => Ok(true),
+        Ok(_) | Err(ledger::LedgerError::WalletNotFound(_)) => Ok(false),
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// A month whose ledger debits do not match its priced rollups.

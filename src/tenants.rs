@@ -382,6 +382,45 @@ pub async fn set_status_in(
     Ok(sqlx::query_as(&sql).bind(id).fetch_one(&mut *conn).await?)
 }
 
+/// Moves a tenant to another plan (logged in `tenant_plan_changes`); a canceled tenant
+/// cannot change plans. Limits and quota answers follow the new plan at once.
+pub async fn change_plan(pool: &PgPool, id: &str, plan: &str) -> Result<Tenant, TenantError> {
+    let mut tx = pool.begin().await?;
+    let current: Option<(String, String)> = sqlx::query_as(
+        "SELECT plan, status FROM tenants WHERE id = $1 AND deleted_at IS NULL FOR UPDATE",
+    )
+    .bind(id)
+    .fetch_optional(&mut *tx)
+    .await?;
+    let (from, status) = current.ok_or_else(|| TenantError::NotFound(id.into()))?;
+    if status == Status::Canceled.as_str() {
+        return Err(TenantError::InvalidTransition {
+            id: id.into(),
+            from: Status::Canceled.as_str(),
+            to: "another plan",
+        });
+    }
+    if from != plan {
+        sqlx::query("UPDATE tenants SET plan = $2, updated_at = now() WHERE id = $1")
+            .bind(id)
+            .bind(plan)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query(
+            "INSERT INTO tenant_plan_changes (tenant_id, from_plan, to_plan) VALUES ($1, $2, $3)",
+        )
+        .bind(id)
+        .bind(&from)
+        .bind(plan)
+        .execute(&mut *tx)
+        .await?;
+    }
+    let sql = format!("SELECT {TENANT_COLUMNS} FROM tenants WHERE id = $1");
+    let tenant = sqlx::query_as(&sql).bind(id).fetch_one(&mut *tx).await?;
+    tx.commit().await?;
+    Ok(tenant)
+}
+
 /// Soft-deletes a tenant: it disappears from every read and its keys stop working, its
 /// events are parked as `unknown_tenant`, and nothing is erased; `restore` brings it back.
 pub async fn soft_delete(pool: &PgPool, id: &str) -> Result<Tenant, TenantError> {

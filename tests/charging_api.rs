@@ -413,3 +413,106 @@ async fn the_charge_does_not_depend_on_batching_or_order(pool: PgPool) {
     assert!(results.iter().all(|r| r == &results[0]), "{results:?}");
     assert!(reconcile(&pool, &app).await.mismatches.is_empty());
 }
+
+/// Automatic resumption when the cause clears: an upgrade whose grant covers the unpaid tokens,
+/// and a raised limit for a tenant suspended by its hard limit.
+#[sqlx::test(migrator = "tally::db::MIGRATOR")]
+async fn an_upgrade_or_a_raised_limit_resumes_by_itself(pool: PgPool) {
+    let app = App::new(pool.clone());
+    tenant(&app, "up", "starter", "US", "prepaid").await;
+    let key = app.key("up", &["ingest"]).await;
+    // 60,000 tokens on Starter: 10,000 over = 2 tokens, and the wallet is empty.
+    tokens(&app, &key, "up", "a", 60_000, Utc::now()).await;
+    assert_eq!(
+        status(&app, "up").await["suspended_cause"],
+        "insufficient_balance"
+    );
+    let r = app
+        .call(
+            "PUT",
+            "/v1/tenants/up/plan",
+            OWNER,
+            Some(json!({"plan": "pro"})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    assert_eq!(
+        (r.body["plan"].clone(), r.body["status"].clone()),
+        (json!("pro"), json!("active")),
+        "{}",
+        r.text
+    );
+    let w = app
+        .call("GET", "/v1/tenants/up/wallet", OWNER, None)
+        .await
+        .body;
+    assert_eq!(
+        w["available"], "498",
+        "Pro's 500-token grant paid the 2 unpaid tokens: {w}"
+    );
+    let r = app
+        .call(
+            "PUT",
+            "/v1/tenants/up/plan",
+            OWNER,
+            Some(json!({"plan": "platinum"})),
+        )
+        .await;
+    assert_eq!(common::error_code(&r), "validation_failed", "{}", r.text);
+    assert!(reconcile(&pool, &app).await.mismatches.is_empty());
+
+    tenant(&app, "cap", "free", "US", "postpaid").await;
+    let limit = |n: &'static str| json!({"limit": n, "period": "daily", "hard": true, "auto_suspend": true});
+    app.call(
+        "PUT",
+        "/v1/tenants/cap/limits/workflow_runs",
+        OWNER,
+        Some(limit("10")),
+    )
+    .await;
+    let key = app.key("cap", &["ingest"]).await;
+    let ev = json!([{"id": "r", "tenant": "cap", "meter": "workflow_runs", "quantity": "10", "time": Utc::now().to_rfc3339()}]);
+    app.call("POST", "/v1/events", &key, Some(ev)).await;
+    let mut alerting = tally::alerting::Alerting::default();
+    let evaluate = async |alerting: &mut tally::alerting::Alerting| {
+        app.state.quota.refresh(&pool, Utc::now()).await.unwrap();
+        alerting
+            .evaluate(
+                &pool,
+                &app.state.quota,
+                &app.state.catalogue.current(),
+                Utc::now(),
+            )
+            .await
+            .unwrap()
+    };
+    evaluate(&mut alerting).await;
+    assert_eq!(status(&app, "cap").await["suspended_cause"], "limit");
+    evaluate(&mut alerting).await;
+    assert_eq!(
+        status(&app, "cap").await["status"],
+        "suspended",
+        "still at its limit"
+    );
+    app.call(
+        "PUT",
+        "/v1/tenants/cap/limits/workflow_runs",
+        OWNER,
+        Some(limit("100")),
+    )
+    .await;
+    evaluate(&mut alerting).await;
+    assert_eq!(
+        status(&app, "cap").await["status"],
+        "active",
+        "the raised limit cleared the cause"
+    );
+    assert_eq!(
+        event_types(&pool, "cap")
+            .await
+            .iter()
+            .filter(|t| t.starts_with("tenant."))
+            .count(),
+        2
+    );
+}

@@ -70,6 +70,10 @@ pub fn router(state: AppState) -> Router {
         .route("/tenants/{id}/cancel", post(tenants::cancel))
         .route("/tenants/{id}/restore", post(tenants::restore))
         .route(
+            "/tenants/{id}/plan",
+            axum::routing::put(tenants::change_plan),
+        )
+        .route(
             "/tenants/{id}/api-keys",
             post(tenants::create_key).get(tenants::list_keys),
         )

@@ -167,6 +167,54 @@ pub async fn cancel(
     transition(&state, &principal, &id, Status::Canceled, reason).await
 }
 
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PlanInput {
+    plan: Option<String>,
+}
+
+/// `PUT /v1/tenants/{id}/plan`: limits and quota answers follow the new plan at once; the new
+/// plan's monthly grant (if any) is credited for the current month, which also settles tokens
+/// left unpaid and resumes a tenant whose suspension the upgrade clears. Proration of the plan
+/// fee belongs to invoicing; a month keeps the plan it started with for rating usage.
+pub async fn change_plan(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(id): Path<String>,
+    ApiJson(input): ApiJson<PlanInput>,
+) -> ApiResult<Json<Tenant>> {
+    principal.require_owner(Some(&id))?;
+    let now = chrono::Utc::now();
+    let plan = input
+        .plan
+        .as_deref()
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+        .ok_or_else(|| ApiError::invalid_field("plan", "is required"))?;
+    if !state.catalogue.is_plan(plan, now) {
+        return Err(ApiError::invalid_field(
+            "plan",
+            format!("'{plan}' is not a plan in the catalogue"),
+        ));
+    }
+    let tenant = tenants::change_plan(&state.pool, &id, plan).await?;
+    let charge = |e: crate::charging::ChargeError| ApiError::internal(anyhow::anyhow!(e));
+    if tenant.billing_mode == "prepaid" {
+        let catalogue = state.catalogue.current();
+        crate::charging::grant_current(&state.pool, &catalogue, &id, plan, &tenant.timezone, now)
+            .await
+            .map_err(charge)?;
+        crate::charging::settle(&state.pool, &id, now)
+            .await
+            .map_err(charge)?;
+    }
+    state.quota.refresh(&state.pool, now).await?;
+    let tenant = tenants::get(&state.pool, &id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("tenant", &id))?;
+    Ok(Json(tenant))
+}
+
 /// `DELETE /v1/tenants/{id}`: soft delete (nothing is erased; `restore` undoes it).
 pub async fn delete(
     State(state): State<AppState>,
