@@ -35,7 +35,7 @@ pub use resolve::{post_pending, void_pending};
 pub use transfer::{NewTransfer, TransferKind, TransferResult, MAX_BATCH};
 pub use verify::{verify, AssetTotals, VerifyReport, Violation, MAX_VIOLATIONS_PER_CHECK};
 pub use wallet::{
-    available_in, debit_usage, debit_usage_in, debit_usage_up_to_in, debit_usage_up_to_many_in,
+    available_in, debit_usage, debit_usage_up_to_in, debit_usage_up_to_many_in,
     ensure_system_accounts, grant_tokens, grant_tokens_in, hold, open_wallet, refund_usage,
     release, settle, top_up, wallet, Grant, Wallet, MAX_LEGS,
 };

@@ -18,7 +18,7 @@ use crate::transfer::TransferResult;
 
 pub use holds::{hold, release, settle};
 pub use ops::{
-    available_in, debit_usage, debit_usage_in, debit_usage_up_to_in, debit_usage_up_to_many_in,
+    available_in, debit_usage, debit_usage_up_to_in, debit_usage_up_to_many_in,
     ensure_system_accounts, grant_tokens, grant_tokens_in, open_wallet, refund_usage, top_up,
 };
 pub use view::{wallet, Grant, Wallet};

@@ -226,28 +226,7 @@ pub async fn available_in(
     now: DateTime<Utc>,
 ) -> Result<Amount> {
     let revenue = system_account("revenue", "TOKEN")?;
-    lock_spendable(conn, tenant, now, &revenue)
-        .await?
-        .iter()
-        .try_fold(Amount::ZERO, |s, a| s.checked_add(a.available))
-        .ok_or(LedgerError::Overflow("available"))
-}
-
-/// [`debit_usage`] inside the caller's transaction (the caller commits and retries).
-pub async fn debit_usage_in(
-    conn: &mut PgConnection,
-    tenant: &TenantId,
-    usage_id: &TransferId,
-    amount: Amount,
-    now: DateTime<Utc>,
-) -> Result<TransferResult> {
-    if amount.is_zero() {
-        return Err(LedgerError::Invalid {
-            field: "amount",
-            reason: "must not be zero".into(),
-        });
-    }
-    spend_tx(conn, Spend::Usage, tenant, usage_id, amount, now).await
+    super::view::total(&lock_spendable(conn, tenant, now, &revenue).await?)
 }
 
 /// Debits `amount` for usage `usage_id`: burns unexpired grants earliest expiry first, then
@@ -359,11 +338,7 @@ pub async fn debit_usage_up_to_many_in(
             taken.push(total);
             continue;
         }
-        let available = accounts
-            .iter()
-            .try_fold(Amount::ZERO, |s, a| s.checked_add(a.available))
-            .ok_or(LedgerError::Overflow("available"))?;
-        let amount = (*up_to).min(available);
+        let amount = (*up_to).min(super::view::total(accounts)?);
         taken.push(amount);
         if amount.is_zero() {
             continue;

@@ -170,6 +170,14 @@ pub(crate) async fn lock_spendable_many(
     Ok(out)
 }
 
+/// What the accounts hold together.
+pub(crate) fn total(accounts: &[Spendable]) -> Result<Amount> {
+    accounts
+        .iter()
+        .try_fold(Amount::ZERO, |s, a| s.checked_add(a.available))
+        .ok_or(LedgerError::Overflow("available"))
+}
+
 /// Splits `amount` over grants (earliest expiry first), then purchased tokens.
 pub(crate) fn plan(accounts: &[Spendable], amount: Amount) -> Result<Vec<(AccountId, Amount)>> {
     let mut order: Vec<&Spendable> = accounts.iter().filter(|a| !a.available.is_zero()).collect();
