@@ -64,6 +64,15 @@ enum BenchCommand {
         #[arg(long, default_value_t = 10)]
         http_seconds: u64,
     },
+    /// HTTP ingestion in batches of 1,000 over concurrent connections, without and with group commit
+    Ingest {
+        #[arg(long, default_value_t = 50)]
+        tenants: usize,
+        #[arg(long, default_value_t = 100)]
+        requests: usize,
+        #[arg(long, default_value_t = 8)]
+        connections: usize,
+    },
     /// What charging costs the write path: rollups only vs rollups + rating + wallet debits
     Rating {
         #[arg(long, default_value_t = 20)]
@@ -144,6 +153,20 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
             checks,
             http_rate,
             http_seconds,
+        })
+        .await
+        .map(|_| ExitCode::SUCCESS),
+        Command::Bench {
+            command:
+                BenchCommand::Ingest {
+                    tenants,
+                    requests,
+                    connections,
+                },
+        } => crate::bench::ingest::run(crate::bench::ingest::IngestBenchArgs {
+            tenants,
+            requests,
+            connections,
         })
         .await
         .map(|_| ExitCode::SUCCESS),

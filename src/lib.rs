@@ -11,6 +11,7 @@ pub mod cli;
 pub mod config;
 pub mod db;
 pub mod demo;
+pub mod ingest;
 pub mod quota;
 pub mod ratelimit;
 pub mod serve;

@@ -89,8 +89,7 @@ pub async fn ingest(
             }
         }
     }
-    let rater = crate::charging::Rater::new(state.catalogue.clone());
-    let outcome = metering::ingest_batch_with(&state.pool, &events, Some(&rater)).await?;
+    let outcome = state.ingest.ingest(events).await?;
     let mut parked = Vec::new();
     for (o, index) in outcome.outcomes.iter().zip(&indices) {
         if let EventOutcome::Parked(reason) = o {

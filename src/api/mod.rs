@@ -40,6 +40,8 @@ pub struct AppState {
     pub catalogue: CatalogueStore,
     pub rate_limits: crate::ratelimit::RateLimits,
     pub quota: crate::quota::QuotaView,
+    /// Group commit for `POST /v1/events` (see `crate::ingest`).
+    pub ingest: crate::ingest::Coalescer,
 }
 
 impl AppState {
@@ -50,12 +52,18 @@ impl AppState {
         catalogue: CatalogueStore,
     ) -> Self {
         Self {
-            pool,
             owner_token_hash: crate::apikeys::hash(owner_token).into(),
             metrics,
-            catalogue,
             rate_limits: crate::ratelimit::RateLimits::new(1),
             quota: crate::quota::QuotaView::default(),
+            ingest: crate::ingest::Coalescer::spawn(
+                pool.clone(),
+                catalogue.clone(),
+                crate::ingest::DEFAULT_WRITERS,
+                crate::ingest::DEFAULT_MAX_EVENTS,
+            ),
+            pool,
+            catalogue,
         }
     }
 }

@@ -1,6 +1,7 @@
 //! `tally bench …`: benchmarks that need the whole binary, run against a fresh database.
 
 mod http_load;
+pub mod ingest;
 pub mod quota;
 pub mod rating;
 

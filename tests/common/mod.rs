@@ -32,6 +32,14 @@ impl App {
         }
     }
 
+    /// An app over a state the test adjusted (e.g. its ingestion writers).
+    pub fn with_state(state: tally::api::AppState) -> App {
+        App {
+            router: tally::api::router(state.clone()),
+            state,
+        }
+    }
+
     pub async fn raw(
         &self,
         method: &str,
