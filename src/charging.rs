@@ -55,12 +55,20 @@ impl BatchHook for Rater {
     ) -> BoxFuture<'c, metering::Result<()>> {
         Box::pin(async move {
             let catalogue = self.catalogue.current();
-            rate_batch(conn, &catalogue, counted, Utc::now())
-                .await
-                .map_err(|e| match e {
-                    ChargeError::Db(e) => MeteringError::Database(e),
-                    other => MeteringError::Rating(other.to_string()),
-                })
+            // A savepoint: a rating failure that is not the database's (a catalogue that cannot
+            // price a tenant) must not block metering. Its writes are undone, the usage is
+            // still counted, and the error is logged and counted for the operator.
+            let mut savepoint = sqlx::Connection::begin(&mut *conn).await?;
+            match rate_batch(&mut savepoint, &catalogue, counted, Utc::now()).await {
+                Ok(()) => Ok(savepoint.commit().await?),
+                Err(ChargeError::Db(e)) => Err(MeteringError::Database(e)),
+                Err(e) => {
+                    savepoint.rollback().await?;
+                    metrics::counter!("tally_rating_failures_total").increment(1);
+                    tracing::error!(error = %e, events = counted.len(), "rating failed; the batch is metered but not charged");
+                    Ok(())
+                }
+            }
         })
     }
 }
@@ -163,7 +171,7 @@ pub fn price_month(
             at: Some(u.allowance_start),
         });
         match quote {
-            Ok(q) => amount += q.amount,
+            Ok(q) => amount = checked_add(amount, q.amount)?,
             Err(
                 PricingError::UnknownMeter(_)
                 | PricingError::NotPriced { .. }
@@ -174,6 +182,14 @@ pub fn price_month(
         }
     }
     Ok(amount)
+}
+
+/// Decimal addition that reports an overflow instead of panicking.
+fn checked_add(a: Decimal, b: Decimal) -> Result<Decimal, ChargeError> {
+    a.checked_add(b)
+        .ok_or(ChargeError::Pricing(PricingError::Overflow {
+            what: "rated usage",
+        }))
 }
 
 /// Tokens a month's usage is worth at the period's token price.
@@ -263,7 +279,8 @@ async fn lock_periods(
     for (tenant, month) in keys {
         let t = &tenants[tenant];
         let mp = metering::bucket::month_period(t.tz, local_noon(*month, t.tz));
-        let region = catalogue.pricing_region(&RegionCode::parse(&t.region)?)?;
+        // A country the catalogue does not price falls back to US prices (as quotes do).
+        let region = crate::catalogue::pricing_region(catalogue, &t.region)?;
         let price = catalogue.token_price(&region, mp.start)?;
         cols.0.push(tenant);
         cols.1.push(*month);
@@ -352,8 +369,10 @@ pub async fn rate_batch(
         let slot = sums
             .entry((tenant, month, c.meter.to_string(), start))
             .or_default();
-        slot.0 += c.value;
-        slot.1 += c.cost_usd;
+        *slot = (
+            checked_add(slot.0, c.value)?,
+            checked_add(slot.1, c.cost_usd)?,
+        );
     }
     let mut cols: (
         Vec<&str>,
@@ -775,8 +794,10 @@ pub async fn reconcile(
             let at: DateTime<Utc> = b.try_get("bucket")?;
             let start = allowance_start(catalogue, &p.plan, &meter, tz, at);
             let slot = from_rollups.entry((meter, start)).or_default();
-            slot.0 += b.try_get::<Decimal, _>("value")?;
-            slot.1 += b.try_get::<Decimal, _>("cost_usd")?;
+            *slot = (
+                checked_add(slot.0, b.try_get("value")?)?,
+                checked_add(slot.1, b.try_get("cost_usd")?)?,
+            );
         }
         let usage: Vec<AllowanceUsage> = from_rollups
             .into_iter()

@@ -264,9 +264,7 @@ fn covers(
             t.usage.get(meter),
             allowance.unwrap_or(LimitPeriod::Monthly),
         );
-        let region = catalogue
-            .pricing_region(&pricing::RegionCode::parse(&t.region).ok()?)
-            .ok()?;
+        let region = crate::catalogue::pricing_region(catalogue, &t.region).ok()?;
         let quote = catalogue
             .quote(&pricing::QuoteRequest {
                 plan,

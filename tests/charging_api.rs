@@ -181,6 +181,28 @@ async fn prepaid_usage_is_debited_suspends_when_the_wallet_runs_dry_and_a_top_up
     );
 }
 
+/// A country the catalogue has no prices for (Switzerland) is charged at US prices rather
+/// than failing the batch: usage is never refused for a pricing gap.
+#[sqlx::test(migrator = "tally::db::MIGRATOR")]
+async fn an_unpriced_country_is_charged_at_us_prices(pool: PgPool) {
+    let app = App::new(pool.clone());
+    tenant(&app, "zurich", "starter", "CH", "prepaid").await;
+    let key = app.key("zurich", &["ingest"]).await;
+    top_up(&app, "zurich", "t", 10).await;
+    tokens(&app, &key, "zurich", "a", 75_000, Utc::now()).await;
+    assert_eq!(
+        wallet_available(&app, "zurich").await,
+        "5",
+        "25,000 over = 5 tokens, as in the US"
+    );
+    let region: String =
+        sqlx::query_scalar("SELECT region FROM charging_periods WHERE tenant_id = 'zurich'")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert_eq!(region, "US");
+}
+
 #[sqlx::test(migrator = "tally::db::MIGRATOR")]
 async fn postpaid_usage_accrues_and_touches_no_wallet(pool: PgPool) {
     let app = App::new(pool.clone());
@@ -515,4 +537,28 @@ async fn an_upgrade_or_a_raised_limit_resumes_by_itself(pool: PgPool) {
             .count(),
         2
     );
+}
+
+/// A rating failure that is not the database's never blocks metering: the usage is counted,
+/// the rating's writes are undone.
+#[sqlx::test(migrator = "tally::db::MIGRATOR")]
+async fn metering_does_not_wait_on_pricing(pool: PgPool) {
+    let app = App::new(pool.clone());
+    tenant(&app, "odd", "starter", "US", "prepaid").await;
+    let key = app.key("odd", &["ingest"]).await;
+    top_up(&app, "odd", "t", 10).await;
+    // A plan the catalogue does not know (as after a careless catalogue edit).
+    sqlx::query("UPDATE tenants SET plan = 'retired' WHERE id = 'odd'")
+        .execute(&pool)
+        .await
+        .unwrap();
+    let r = tokens(&app, &key, "odd", "a", 75_000, Utc::now()).await;
+    assert_eq!(r["accepted"], 1, "{r}");
+    assert_eq!(wallet_available(&app, "odd").await, "10");
+    let periods: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM charging_periods WHERE tenant_id = 'odd'")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert_eq!(periods, 0, "the failed rating left nothing behind");
 }
