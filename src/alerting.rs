@@ -43,7 +43,7 @@ impl Alerting {
                 .unwrap_or_default();
             let key = (
                 near.tenant.clone(),
-                near.meter.clone(),
+                format!("{}/{}", near.meter, near.subject.as_deref().unwrap_or("")),
                 near.period_start,
                 level,
             );
@@ -79,7 +79,7 @@ async fn raise(pool: &PgPool, near: &NearLimit, now: DateTime<Utc>) -> anyhow::R
     let change = alerts::UsageChange {
         tenant: &near.tenant,
         meter: &near.meter,
-        subject: None,
+        subject: near.subject.as_deref(),
         period_start: near.period_start,
         period_end: near.period_end,
         limit: near.limit,
@@ -91,7 +91,13 @@ async fn raise(pool: &PgPool, near: &NearLimit, now: DateTime<Utc>) -> anyhow::R
     // Only the evaluation that raised the 100 % alert suspends: once per limit and period,
     // so an owner's resume sticks for the rest of the period.
     let exhausted = raised.iter().any(|a| a.threshold.percent() == 100);
-    if exhausted && near.spec.hard && near.spec.auto_suspend && near.status == "active" {
+    let tenant_wide = near.subject.is_none();
+    if exhausted
+        && tenant_wide
+        && near.spec.hard
+        && near.spec.auto_suspend
+        && near.status == "active"
+    {
         let reason = format!(
             "hard limit reached: {} {} of {} per {}",
             near.used,

@@ -177,6 +177,8 @@ pub struct NearLimit {
     pub tenant: String,
     pub status: String,
     pub meter: String,
+    /// Set for a subject's own limit (which never suspends the tenant).
+    pub subject: Option<String>,
     pub spec: LimitSpec,
     pub limit: Decimal,
     pub used: Decimal,
@@ -413,7 +415,28 @@ impl QuotaView {
                         period_start: period_start(spec.period, t.tz, now),
                         period_end: period_end(spec.period, t.tz, now),
                         meter,
+                        subject: None,
                         spec,
+                        limit,
+                        used,
+                    });
+                }
+            }
+            for ((meter, subject), spec) in &t.subject_limits {
+                let Some(limit) = spec.limit.filter(|l| *l > Decimal::ZERO) else {
+                    continue;
+                };
+                let key = (meter.clone(), subject.clone());
+                let used = used_in(t.subject_usage.get(&key), spec.period);
+                if used >= limit * seventy {
+                    out.push(NearLimit {
+                        tenant: tenant.clone(),
+                        status: t.status.clone(),
+                        period_start: period_start(spec.period, t.tz, now),
+                        period_end: period_end(spec.period, t.tz, now),
+                        meter: meter.clone(),
+                        subject: Some(subject.clone()),
+                        spec: spec.clone(),
                         limit,
                         used,
                     });

@@ -375,6 +375,24 @@ async fn a_subject_limit_applies_to_that_subject_only(pool: PgPool) {
     );
     let c = check(&app, &key, "team", "workflow_runs", "5", Some("u2")).await;
     assert_eq!(c["allowed"], true, "{c}");
+    // 8 of u1's 10 raises the subject's 70 % alert, naming the subject; the tenant stays active.
+    let raised = tally::alerting::Alerting::default()
+        .evaluate(
+            &pool,
+            &app.state.quota,
+            &app.state.catalogue.current(),
+            Utc::now(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(raised, 1);
+    let a = app
+        .call("GET", "/v1/tenants/team/alerts", OWNER, None)
+        .await
+        .body;
+    assert_eq!(a["data"][0]["data"]["subject"], "u1", "{a}");
+    assert_eq!(a["data"][0]["data"]["threshold"], 70, "{a}");
+    assert_eq!(status(&app, "team").await["status"], "active");
     let r = app
         .call(
             "PUT",
