@@ -36,10 +36,14 @@ const METERS: [&str; 4] = [
 
 fn payloads(run: &str, n: usize) -> Vec<(String, String)> {
     let now = Utc::now();
+    // How far back event times spread: 2 hours by default (a backlog replay, nearly one 5 min
+    // row per event); METERING_BENCH_SPREAD_SECS=60 is a live stream (events from the last
+    // minute, so events share their bucket rows within a batch).
+    let spread = env_usize("METERING_BENCH_SPREAD_SECS").unwrap_or(7200).max(1);
     (0..n)
         .map(|i| {
             let tenant = format!("bench-t{}", i % TENANTS);
-            let time = now - chrono::Duration::seconds(((i * 7919) % 7200) as i64);
+            let time = now - chrono::Duration::seconds(((i * 7919) % spread) as i64);
             let v = json!({"id": format!("{run}-{i}"), "tenant": tenant, "meter": METERS[i % 4],
                 "subject": format!("user-{}", (i * 31) % 500), "quantity": format!("{}.{}", i % 1000, i % 97),
                 "time": time.to_rfc3339(), "properties": {"service": format!("svc{}", i % 5)}});
