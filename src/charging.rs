@@ -269,43 +269,49 @@ async fn lock_periods(
     keys: &BTreeSet<(String, NaiveDate)>,
     tenants: &BTreeMap<String, TenantRow>,
 ) -> Result<Vec<Period>, ChargeError> {
-    let mut cols: (
-        Vec<&str>,
-        Vec<NaiveDate>,
-        Vec<DateTime<Utc>>,
-        Vec<DateTime<Utc>>,
-    ) = Default::default();
-    let mut more: (Vec<&str>, Vec<&str>, Vec<String>, Vec<&str>, Vec<Decimal>) = Default::default();
+    #[derive(Default)]
+    struct NewPeriods<'a> {
+        tenant: Vec<&'a str>,
+        month: Vec<NaiveDate>,
+        start: Vec<DateTime<Utc>>,
+        end: Vec<DateTime<Utc>>,
+        mode: Vec<&'a str>,
+        plan: Vec<&'a str>,
+        region: Vec<String>,
+        currency: Vec<&'static str>,
+        token_price: Vec<Decimal>,
+    }
+    let mut cols = NewPeriods::default();
     for (tenant, month) in keys {
         let t = &tenants[tenant];
         let mp = metering::bucket::month_period(t.tz, local_noon(*month, t.tz));
         // A country the catalogue does not price falls back to US prices (as quotes do).
         let region = crate::catalogue::pricing_region(catalogue, &t.region)?;
         let price = catalogue.token_price(&region, mp.start)?;
-        cols.0.push(tenant);
-        cols.1.push(*month);
-        cols.2.push(mp.start);
-        cols.3.push(mp.end);
-        more.0.push(&t.billing_mode);
-        more.1.push(&t.plan);
-        more.2.push(region.as_str().to_string());
-        more.3.push(price.currency.code());
-        more.4.push(price.price);
+        cols.tenant.push(tenant);
+        cols.month.push(*month);
+        cols.start.push(mp.start);
+        cols.end.push(mp.end);
+        cols.mode.push(&t.billing_mode);
+        cols.plan.push(&t.plan);
+        cols.region.push(region.as_str().to_string());
+        cols.currency.push(price.currency.code());
+        cols.token_price.push(price.price);
     }
     sqlx::query(
         "INSERT INTO charging_periods (tenant_id, period_month, period_start, period_end, billing_mode, plan, region, currency, token_price)
          SELECT * FROM UNNEST($1::text[], $2::date[], $3::timestamptz[], $4::timestamptz[], $5::text[], $6::text[], $7::text[], $8::text[], $9::numeric[])
          ON CONFLICT DO NOTHING",
     )
-    .bind(&cols.0)
-    .bind(&cols.1)
-    .bind(&cols.2)
-    .bind(&cols.3)
-    .bind(&more.0)
-    .bind(&more.1)
-    .bind(&more.2)
-    .bind(&more.3)
-    .bind(&more.4)
+    .bind(&cols.tenant)
+    .bind(&cols.month)
+    .bind(&cols.start)
+    .bind(&cols.end)
+    .bind(&cols.mode)
+    .bind(&cols.plan)
+    .bind(&cols.region)
+    .bind(&cols.currency)
+    .bind(&cols.token_price)
     .execute(&mut *conn)
     .await?;
     let rows = sqlx::query(&format!(
@@ -313,8 +319,8 @@ async fn lock_periods(
           WHERE (tenant_id, period_month) IN (SELECT * FROM UNNEST($1::text[], $2::date[]))
           ORDER BY tenant_id, period_month FOR UPDATE"
     ))
-    .bind(&cols.0)
-    .bind(&cols.1)
+    .bind(&cols.tenant)
+    .bind(&cols.month)
     .fetch_all(&mut *conn)
     .await?;
     Ok(rows.iter().map(period_from).collect::<Result<_, _>>()?)
@@ -357,8 +363,9 @@ pub async fn rate_batch(
         .collect();
 
     // The batch's usage per allowance period, in key order (the rows' lock order).
-    let mut sums: BTreeMap<(String, NaiveDate, String, DateTime<Utc>), (Decimal, Decimal)> =
-        BTreeMap::new();
+    /// (tenant, month, meter, allowance start) → (quantity, cost in USD).
+    type UsageKey = (String, NaiveDate, String, DateTime<Utc>);
+    let mut sums: BTreeMap<UsageKey, (Decimal, Decimal)> = BTreeMap::new();
     for c in &rated {
         let Some((tenant, month)) = month_of(c) else {
             continue;
@@ -374,34 +381,19 @@ pub async fn rate_batch(
             checked_add(slot.1, c.cost_usd)?,
         );
     }
-    let mut cols: (
-        Vec<&str>,
-        Vec<NaiveDate>,
-        Vec<&str>,
-        Vec<DateTime<Utc>>,
-        Vec<Decimal>,
-        Vec<Decimal>,
-    ) = Default::default();
-    for ((tenant, month, meter, start), (q, cost)) in &sums {
-        cols.0.push(tenant);
-        cols.1.push(*month);
-        cols.2.push(meter);
-        cols.3.push(*start);
-        cols.4.push(*q);
-        cols.5.push(*cost);
-    }
+    let keys: Vec<&UsageKey> = sums.keys().collect();
     sqlx::query(
         "INSERT INTO charging_usage AS u (tenant_id, period_month, meter, allowance_start, quantity, cost_usd)
          SELECT * FROM UNNEST($1::text[], $2::date[], $3::text[], $4::timestamptz[], $5::numeric[], $6::numeric[])
          ON CONFLICT (tenant_id, period_month, meter, allowance_start)
          DO UPDATE SET quantity = u.quantity + EXCLUDED.quantity, cost_usd = u.cost_usd + EXCLUDED.cost_usd",
     )
-    .bind(&cols.0)
-    .bind(&cols.1)
-    .bind(&cols.2)
-    .bind(&cols.3)
-    .bind(&cols.4)
-    .bind(&cols.5)
+    .bind(keys.iter().map(|k| k.0.as_str()).collect::<Vec<_>>())
+    .bind(keys.iter().map(|k| k.1).collect::<Vec<_>>())
+    .bind(keys.iter().map(|k| k.2.as_str()).collect::<Vec<_>>())
+    .bind(keys.iter().map(|k| k.3).collect::<Vec<_>>())
+    .bind(sums.values().map(|v| v.0).collect::<Vec<_>>())
+    .bind(sums.values().map(|v| v.1).collect::<Vec<_>>())
     .execute(&mut *conn)
     .await?;
 

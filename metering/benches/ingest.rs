@@ -39,7 +39,9 @@ fn payloads(run: &str, n: usize) -> Vec<(String, String)> {
     // How far back event times spread: 2 hours by default (a backlog replay, nearly one 5 min
     // row per event); METERING_BENCH_SPREAD_SECS=60 is a live stream (events from the last
     // minute, so events share their bucket rows within a batch).
-    let spread = env_usize("METERING_BENCH_SPREAD_SECS").unwrap_or(7200).max(1);
+    let spread = env_usize("METERING_BENCH_SPREAD_SECS")
+        .unwrap_or(7200)
+        .max(1);
     (0..n)
         .map(|i| {
             let tenant = format!("bench-t{}", i % TENANTS);

@@ -1,4 +1,6 @@
 //! `tally bench …`: benchmarks that need the whole binary, run against a fresh database.
+//! Floats here are timings and rates for display, never money.
+#![allow(clippy::float_arithmetic)]
 
 mod http_load;
 pub mod ingest;

@@ -328,7 +328,7 @@ pub async fn ledger(
             w.available.to_string(),
             w.granted.to_string(),
             w.purchased.to_string(),
-            w.pending.to_string()
+            w.pending
         );
     }
     let report = ledger::verify(pool).await?;
