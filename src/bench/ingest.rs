@@ -11,7 +11,6 @@ use serde_json::json;
 use super::{fresh_database, http_load};
 use crate::api::AppState;
 use crate::catalogue::CatalogueStore;
-use crate::tenants::{self, NewTenant, TenantInput};
 
 pub struct IngestBenchArgs {
     pub tenants: usize,
@@ -32,29 +31,11 @@ pub async fn run(args: IngestBenchArgs) -> anyhow::Result<()> {
     let mut ids = Vec::new();
     for i in 0..args.tenants {
         let id = format!("h-{i:04}");
-        let input = TenantInput {
-            id: Some(id.clone()),
-            name: Some(id.clone()),
-            plan: Some(["starter", "pro", "business"][i % 3].into()),
-            region: Some("US".into()),
-            currency: Some("USD".into()),
-            timezone: Some(["America/New_York", "Asia/Kolkata"][i % 2].into()),
-            billing_mode: Some(["prepaid", "postpaid"][i % 2].into()),
-        };
-        let new = NewTenant::parse(&input, &|_| true).map_err(|e| anyhow::anyhow!(e.message))?;
-        tenants::create(&pool, &new).await?;
-        let t = ledger::TenantId::parse(&id)?;
-        ledger::open_wallet(&pool, &t).await?;
-        let fund = ledger::TransferId::parse("fund")?;
-        ledger::top_up(
-            &pool,
-            &t,
-            &fund,
-            ledger::Amount::new(1_000_000_000)?,
-            None,
-            Utc::now(),
-        )
-        .await?;
+        let (plan, tz) = (
+            ["starter", "pro", "business"][i % 3],
+            ["America/New_York", "Asia/Kolkata"][i % 2],
+        );
+        super::funded_tenant(&pool, &id, plan, "US", tz, ["prepaid", "postpaid"][i % 2]).await?;
         ids.push(id);
     }
     println!(

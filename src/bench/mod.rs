@@ -56,3 +56,33 @@ pub async fn fresh_database(name_prefix: &str) -> anyhow::Result<(PgPool, String
     crate::db::migrate(&pool).await?;
     Ok((pool, name))
 }
+
+/// Creates a tenant (USD) with an open wallet funded with a billion tokens, for benchmarks
+/// whose prepaid tenants must never run dry.
+pub async fn funded_tenant(
+    pool: &PgPool,
+    id: &str,
+    plan: &str,
+    region: &str,
+    timezone: &str,
+    billing_mode: &str,
+) -> anyhow::Result<()> {
+    let input = crate::tenants::TenantInput {
+        id: Some(id.into()),
+        name: Some(id.into()),
+        plan: Some(plan.into()),
+        region: Some(region.into()),
+        currency: Some("USD".into()),
+        timezone: Some(timezone.into()),
+        billing_mode: Some(billing_mode.into()),
+    };
+    let new = crate::tenants::NewTenant::parse(&input, &|_| true)
+        .map_err(|e| anyhow::anyhow!(e.message))?;
+    crate::tenants::create(pool, &new).await?;
+    let t = ledger::TenantId::parse(id)?;
+    ledger::open_wallet(pool, &t).await?;
+    let fund = ledger::TransferId::parse("fund")?;
+    let amount = ledger::Amount::new(1_000_000_000)?;
+    ledger::top_up(pool, &t, &fund, amount, None, chrono::Utc::now()).await?;
+    Ok(())
+}

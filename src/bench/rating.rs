@@ -11,7 +11,6 @@ use serde_json::json;
 use super::fresh_database;
 use crate::catalogue::CatalogueStore;
 use crate::charging::Rater;
-use crate::tenants::{self, NewTenant, TenantInput};
 
 pub struct RatingBenchArgs {
     pub tenants: usize,
@@ -41,29 +40,12 @@ pub async fn run(args: RatingBenchArgs) -> anyhow::Result<()> {
     for (g, ids) in groups.iter_mut().enumerate() {
         for i in 0..args.tenants {
             let id = format!("r{g}-{i:04}");
-            let input = TenantInput {
-                id: Some(id.clone()),
-                name: Some(id.clone()),
-                plan: Some(["starter", "pro", "business"][i % 3].into()),
-                region: Some(["US", "IN", "BR"][i % 3].into()),
-                currency: Some("USD".into()),
-                timezone: Some("America/New_York".into()),
-                billing_mode: Some(if g == 2 { "postpaid" } else { "prepaid" }.into()),
-            };
-            let new =
-                NewTenant::parse(&input, &|_| true).map_err(|e| anyhow::anyhow!(e.message))?;
-            tenants::create(&pool, &new).await?;
-            let t = ledger::TenantId::parse(&id)?;
-            ledger::open_wallet(&pool, &t).await?;
-            ledger::top_up(
-                &pool,
-                &t,
-                &ledger::TransferId::parse("fund")?,
-                ledger::Amount::new(1_000_000_000)?,
-                None,
-                Utc::now(),
-            )
-            .await?;
+            let mode = if g == 2 { "postpaid" } else { "prepaid" };
+            let (plan, region) = (
+                ["starter", "pro", "business"][i % 3],
+                ["US", "IN", "BR"][i % 3],
+            );
+            super::funded_tenant(&pool, &id, plan, region, "America/New_York", mode).await?;
             ids.push(id);
         }
     }
