@@ -403,44 +403,36 @@ impl QuotaView {
         let seventy = Decimal::new(70, 2);
         let mut out = Vec::new();
         for (tenant, t) in &snap.tenants {
+            let mut near =
+                |meter: &str, subject: Option<&String>, spec: &LimitSpec, used: Decimal| {
+                    let Some(limit) = spec.limit.filter(|l| *l > Decimal::ZERO) else {
+                        return;
+                    };
+                    if used >= limit * seventy {
+                        out.push(NearLimit {
+                            tenant: tenant.clone(),
+                            status: t.status.clone(),
+                            period_start: period_start(spec.period, t.tz, now),
+                            period_end: period_end(spec.period, t.tz, now),
+                            meter: meter.to_string(),
+                            subject: subject.cloned(),
+                            spec: spec.clone(),
+                            limit,
+                            used,
+                        });
+                    }
+                };
             for (meter, spec, _) in limits_of(catalogue, t, now) {
-                let Some(limit) = spec.limit.filter(|l| *l > Decimal::ZERO) else {
-                    continue;
-                };
-                let used = used_in(t.usage.get(&meter), spec.period);
-                if used >= limit * seventy {
-                    out.push(NearLimit {
-                        tenant: tenant.clone(),
-                        status: t.status.clone(),
-                        period_start: period_start(spec.period, t.tz, now),
-                        period_end: period_end(spec.period, t.tz, now),
-                        meter,
-                        subject: None,
-                        spec,
-                        limit,
-                        used,
-                    });
-                }
+                near(
+                    &meter,
+                    None,
+                    &spec,
+                    used_in(t.usage.get(&meter), spec.period),
+                );
             }
-            for ((meter, subject), spec) in &t.subject_limits {
-                let Some(limit) = spec.limit.filter(|l| *l > Decimal::ZERO) else {
-                    continue;
-                };
-                let key = (meter.clone(), subject.clone());
-                let used = used_in(t.subject_usage.get(&key), spec.period);
-                if used >= limit * seventy {
-                    out.push(NearLimit {
-                        tenant: tenant.clone(),
-                        status: t.status.clone(),
-                        period_start: period_start(spec.period, t.tz, now),
-                        period_end: period_end(spec.period, t.tz, now),
-                        meter: meter.clone(),
-                        subject: Some(subject.clone()),
-                        spec: spec.clone(),
-                        limit,
-                        used,
-                    });
-                }
+            for (key, spec) in &t.subject_limits {
+                let used = used_in(t.subject_usage.get(key), spec.period);
+                near(&key.0, Some(&key.1), spec, used);
             }
         }
         out

@@ -178,16 +178,14 @@ pub async fn grant_tokens(
     reason: Option<&str>,
     now: DateTime<Utc>,
 ) -> Result<TransferResult> {
-    if crate::account::get_account(pool, &purchased_account(tenant)?)
-        .await?
-        .is_none()
-    {
-        return Err(LedgerError::WalletNotFound(tenant.to_string()));
-    }
-    let account = grant_account(tenant, grant_id)?;
-    create_wallet_account(pool, tenant, account.clone(), Some(expires_at)).await?;
-    let tid = TransferId::system(format!("~grant:{tenant}:{grant_id}"))?;
-    mint(pool, tenant, tid, account, amount, reason, now).await
+    let (t, id, reason) = (tenant.clone(), grant_id.clone(), reason.map(str::to_owned));
+    engine::retrying(pool, move |conn| -> Attempt<'_, TransferResult> {
+        let (t, id, reason) = (t.clone(), id.clone(), reason.clone());
+        Box::pin(async move {
+            grant_tokens_in(conn, &t, &id, amount, expires_at, reason.as_deref(), now).await
+        })
+    })
+    .await
 }
 
 /// [`grant_tokens`] inside the caller's transaction (the caller commits; no retry here).
