@@ -662,9 +662,28 @@ pub async fn grant_and_settle(
     )
     .fetch_all(pool)
     .await?;
-    let mut granted = 0;
+    // One query finds the tenants whose grant for their current month is not there yet.
+    let mut wanted = Vec::new();
     for (id, plan, tz) in &rows {
-        granted += usize::from(grant_current(pool, catalogue, id, plan, tz, now).await?);
+        let month = metering::bucket::month_period(Tz::from_str(tz).unwrap_or(Tz::UTC), now).month;
+        let account = ledger::grant_account_id(
+            &ledger::TenantId::parse(id)?,
+            &ledger::TransferId::parse(&grant_id(plan, month))?,
+        )?;
+        wanted.push((account.as_str().to_string(), id, plan, tz));
+    }
+    let existing: BTreeSet<String> =
+        sqlx::query_scalar("SELECT id FROM ledger_accounts WHERE id = ANY($1)")
+            .bind(wanted.iter().map(|w| w.0.as_str()).collect::<Vec<_>>())
+            .fetch_all(pool)
+            .await?
+            .into_iter()
+            .collect();
+    let mut granted = 0;
+    for (account, id, plan, tz) in &wanted {
+        if grant_amount(catalogue, plan, now).is_some() && !existing.contains(account) {
+            granted += usize::from(grant_current(pool, catalogue, id, plan, tz, now).await?);
+        }
     }
     let owing: Vec<String> = sqlx::query_scalar(
         "SELECT DISTINCT tenant_id FROM charging_periods WHERE tokens_unpaid > 0

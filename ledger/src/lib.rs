@@ -36,8 +36,8 @@ pub use transfer::{NewTransfer, TransferKind, TransferResult, MAX_BATCH};
 pub use verify::{verify, AssetTotals, VerifyReport, Violation, MAX_VIOLATIONS_PER_CHECK};
 pub use wallet::{
     available_in, debit_usage, debit_usage_up_to_in, debit_usage_up_to_many_in,
-    ensure_system_accounts, grant_tokens, grant_tokens_in, hold, open_wallet, refund_usage,
-    release, settle, top_up, wallet, Grant, Wallet, MAX_LEGS,
+    ensure_system_accounts, grant_account_id, grant_tokens, grant_tokens_in, hold, open_wallet,
+    refund_usage, release, settle, top_up, wallet, Grant, Wallet, MAX_LEGS,
 };
 #[cfg(test)]
 mod machine_tests;

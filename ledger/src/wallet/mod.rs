@@ -43,6 +43,12 @@ pub(crate) fn grant_account(t: &TenantId, grant: &TransferId) -> Result<AccountI
     AccountId::system(format!("{}{grant}", grant_prefix(t)))
 }
 
+/// The account a grant's tokens live in (`~wallet:{tenant}:grant:{grant_id}`): it exists once
+/// the grant was credited, so callers can find missing grants with one query.
+pub fn grant_account_id(t: &TenantId, grant: &TransferId) -> Result<AccountId> {
+    grant_account(t, grant)
+}
+
 /// The id of leg `n` of wallet operation `op` (`usage`, `hold`, `settle`, ...).
 pub(crate) fn leg_id(op: &str, t: &TenantId, id: &TransferId, n: usize) -> Result<TransferId> {
     TransferId::system(format!("~{op}:{t}:{id}:{n}"))
