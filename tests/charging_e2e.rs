@@ -227,8 +227,8 @@ async fn a_small_wallet_runs_out_through_kafka_and_a_top_up_resumes(pool: PgPool
         c.text
     );
 
-    let r = top_up("second", "10").await;
-    assert_eq!(r["tenant_resumed"], true, "{r}");
+    // The top-up settles and resumes at once (or serve's 5 s settlement pass gets there first).
+    top_up("second", "10").await;
     assert_eq!(status(&app, "small").await, "active");
 
     // The billing-events topic carries each threshold once, the suspension and the resumption.
