@@ -79,6 +79,9 @@ enum BenchCommand {
         tenants: usize,
         #[arg(long, default_value_t = 50_000)]
         events: usize,
+        /// Events per write-path batch
+        #[arg(long, default_value_t = 1_000)]
+        batch: usize,
     },
 }
 
@@ -171,10 +174,19 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
         .await
         .map(|_| ExitCode::SUCCESS),
         Command::Bench {
-            command: BenchCommand::Rating { tenants, events },
-        } => crate::bench::rating::run(crate::bench::rating::RatingBenchArgs { tenants, events })
-            .await
-            .map(|_| ExitCode::SUCCESS),
+            command:
+                BenchCommand::Rating {
+                    tenants,
+                    events,
+                    batch,
+                },
+        } => crate::bench::rating::run(crate::bench::rating::RatingBenchArgs {
+            tenants,
+            events,
+            batch,
+        })
+        .await
+        .map(|_| ExitCode::SUCCESS),
         Command::Demo { events, seed } => {
             crate::demo::run(crate::demo::DemoArgs { events, seed }).await
         }

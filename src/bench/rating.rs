@@ -15,10 +15,11 @@ use crate::charging::Rater;
 pub struct RatingBenchArgs {
     pub tenants: usize,
     pub events: usize,
+    /// Events per write-path batch (HTTP sends ≤ 1,000; the Kafka consumer up to 20,000).
+    pub batch: usize,
 }
 
 const METERS: [&str; 3] = ["ai_tokens", "workflow_runs", "plugin_executions"];
-const BATCH: usize = 1_000;
 
 fn events(prefix: &str, tenants: &[String], n: usize) -> anyhow::Result<Vec<metering::UsageEvent>> {
     let now = Utc::now();
@@ -50,8 +51,8 @@ pub async fn run(args: RatingBenchArgs) -> anyhow::Result<()> {
         }
     }
     println!(
-        "database {db}: {} tenants per run (prepaid, funded; postpaid in the last), {} events per run in batches of {BATCH}",
-        args.tenants, args.events
+        "database {db}: {} tenants per run (prepaid, funded; postpaid in the last), {} events per run in batches of {}",
+        args.tenants, args.events, args.batch
     );
     let rater = Rater::new(catalogue);
     let runs = [
@@ -62,7 +63,7 @@ pub async fn run(args: RatingBenchArgs) -> anyhow::Result<()> {
     for (name, g) in runs {
         let evs = events(&format!("e{g}"), &groups[g], args.events)?;
         let started = Instant::now();
-        for chunk in evs.chunks(BATCH) {
+        for chunk in evs.chunks(args.batch.clamp(1, metering::MAX_BATCH_EVENTS)) {
             if g == 0 {
                 metering::ingest_batch(&pool, chunk).await?;
             } else {
