@@ -99,7 +99,8 @@ async fn shrink_loop(
 const SWEEP_INTERVAL: Duration = Duration::from_secs(5);
 
 /// Expires timed-out holds and grants, credits each prepaid tenant's monthly grant once its
-/// period starts, and settles unpaid tokens (resuming tenants whose wallet covers them again).
+/// period starts, settles unpaid tokens (resuming tenants whose wallet covers them again), and
+/// counts parked events whose tenant or meter has appeared since.
 /// Safe on several instances at once: sweep and grant transfers have ids derived from what
 /// they do, so a second instance gets `exists`; settling locks the tenant's period rows.
 async fn sweep_loop(

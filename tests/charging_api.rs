@@ -580,3 +580,46 @@ async fn metering_does_not_wait_on_pricing(pool: PgPool) {
             .unwrap();
     assert_eq!(periods, 0, "the failed rating left nothing behind");
 }
+
+/// Events parked for a tenant that did not exist yet are counted and charged once it does
+/// (what `tally serve` does every 5 s); events still unattributable are left alone.
+#[sqlx::test(migrator = "tally::db::MIGRATOR")]
+async fn parked_events_are_counted_and_charged_once_their_tenant_exists(pool: PgPool) {
+    let app = App::new(pool.clone());
+    let ev = |id: &str, tenant: &str| json!({"id": id, "tenant": tenant, "meter": "ai_tokens", "quantity": "75000", "time": Utc::now().to_rfc3339()});
+    let r = app
+        .call(
+            "POST",
+            "/v1/events",
+            OWNER,
+            Some(json!([ev("early", "late-shop"), ev("lost", "nobody")])),
+        )
+        .await;
+    assert_eq!(
+        r.body["parked"].as_array().map(Vec::len),
+        Some(2),
+        "{}",
+        r.text
+    );
+    tenant(&app, "late-shop", "starter", "US", "prepaid").await;
+    top_up(&app, "late-shop", "t", 10).await;
+    let rater = tally::charging::Rater::new(app.state.catalogue.clone());
+    let replay = metering::replay_cleared_with(&pool, Utc::now(), 100, Some(&rater))
+        .await
+        .unwrap();
+    assert_eq!(
+        replay.outcome.accepted(),
+        1,
+        "only the event whose tenant now exists"
+    );
+    assert_eq!(
+        wallet_available(&app, "late-shop").await,
+        "5",
+        "and it was charged: 25,000 over = 5 tokens"
+    );
+    let left: Vec<String> = sqlx::query_scalar("SELECT tenant_id FROM metering_parked")
+        .fetch_all(&pool)
+        .await
+        .unwrap();
+    assert_eq!(left, ["nobody"]);
+}

@@ -25,5 +25,5 @@ pub use ingest::{
     MAX_BATCH_EVENTS,
 };
 pub use meter::{get_meter, list_meters, upsert_meter, Aggregation, Meter};
-pub use parked::{maintain, replay_parked, ReplayOutcome, MAX_REPLAY_EVENTS};
+pub use parked::{maintain, replay_cleared_with, replay_parked, ReplayOutcome, MAX_REPLAY_EVENTS};
 pub use query::{usage, GroupKey, UsageQuery, UsageRow, MAX_QUERY_BUCKETS};
