@@ -82,7 +82,17 @@ pub enum ChargeError {
     #[error("ledger: {0}")]
     Ledger(ledger::LedgerError),
     #[error("tenant: {0}")]
-    Tenant(#[from] tenants::TenantError),
+    Tenant(tenants::TenantError),
+}
+
+impl From<tenants::TenantError> for ChargeError {
+    /// A database error stays a database error: the batch is retried, never left uncharged.
+    fn from(e: tenants::TenantError) -> Self {
+        match e {
+            tenants::TenantError::Db(db) => ChargeError::Db(db),
+            other => ChargeError::Tenant(other),
+        }
+    }
 }
 
 impl From<ledger::LedgerError> for ChargeError {
