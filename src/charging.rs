@@ -32,8 +32,10 @@ use crate::tenants::{self, Cause, Status};
 
 /// Aggregations whose values add up across events, so a month's total prices the month.
 /// Gauges (max, latest, time-weighted) and unique counts are billed by invoicing.
+pub const RATED_AGGREGATIONS: [&str; 2] = ["sum", "count"];
+
 pub fn is_rated(aggregation: &str) -> bool {
-    matches!(aggregation, "sum" | "count")
+    RATED_AGGREGATIONS.contains(&aggregation)
 }
 
 /// The write path's rating hook.
@@ -556,17 +558,59 @@ async fn ensure_grant(
     p: &Period,
     now: DateTime<Utc>,
 ) -> Result<(), ChargeError> {
-    let Some(amount) = grant_amount(catalogue, &p.plan, p.start) else {
+    let Some(g) = MonthGrant::of(catalogue, &p.tenant, &p.plan, p.month, p.start)? else {
         return Ok(());
     };
     if p.end <= now {
         return Ok(());
     }
-    let tenant = ledger::TenantId::parse(&p.tenant)?;
-    let id = ledger::TransferId::parse(&grant_id(&p.plan, p.month))?;
-    let reason = format!("{} plan grant for {}", p.plan, p.month.format("%Y-%m"));
-    ledger::grant_tokens_in(conn, &tenant, &id, amount, p.end, Some(&reason), now).await?;
+    ledger::grant_tokens_in(
+        conn,
+        &g.tenant,
+        &g.id,
+        g.amount,
+        p.end,
+        Some(&g.reason),
+        now,
+    )
+    .await?;
     Ok(())
+}
+
+/// A plan's grant for one tenant-local month: its ledger id, amount and reason.
+struct MonthGrant {
+    tenant: ledger::TenantId,
+    id: ledger::TransferId,
+    amount: ledger::Amount,
+    reason: String,
+}
+
+impl MonthGrant {
+    /// `None` when the plan (as in force at `at`) grants nothing.
+    fn of(
+        catalogue: &Catalogue,
+        tenant: &str,
+        plan: &str,
+        month: NaiveDate,
+        at: DateTime<Utc>,
+    ) -> Result<Option<Self>, ChargeError> {
+        let Some(amount) = grant_amount(catalogue, plan, at) else {
+            return Ok(None);
+        };
+        Ok(Some(MonthGrant {
+            tenant: ledger::TenantId::parse(tenant)?,
+            id: ledger::TransferId::parse(&grant_id(plan, month))?,
+            amount,
+            reason: format!("{plan} plan grant for {}", month.format("%Y-%m")),
+        }))
+    }
+
+    /// The account the grant's tokens live in once credited.
+    fn account(&self) -> Result<String, ChargeError> {
+        Ok(ledger::grant_account_id(&self.tenant, &self.id)?
+            .as_str()
+            .to_string())
+    }
 }
 
 /// The plan's monthly token grant in force at `at`, if any.
@@ -620,15 +664,16 @@ pub async fn settle(pool: &PgPool, tenant: &str, now: DateTime<Utc>) -> Result<b
     .bind(tenant)
     .fetch_all(&mut *tx)
     .await?;
-    let mut unpaid = 0;
+    let mut periods = Vec::with_capacity(rows.len());
     for r in &rows {
         let mut p = period_from(r)?;
         let paid = pay(&mut tx, &p, p.tokens_unpaid, now).await?;
         p.tokens_debited += paid;
         p.tokens_unpaid -= paid;
-        unpaid += p.tokens_unpaid;
-        store_periods(&mut tx, std::slice::from_ref(&p)).await?;
+        periods.push(p);
     }
+    store_periods(&mut tx, &periods).await?;
+    let unpaid: i64 = periods.iter().map(|p| p.tokens_unpaid).sum();
     let cause: Option<(String, Option<String>)> =
         sqlx::query_as("SELECT status, suspended_cause FROM tenants WHERE id = $1 AND deleted_at IS NULL FOR UPDATE")
             .bind(tenant)
@@ -675,12 +720,10 @@ pub async fn grant_and_settle(
     // One query finds the tenants whose grant for their current month is not there yet.
     let mut wanted = Vec::new();
     for (id, plan, tz) in &rows {
-        let month = metering::bucket::month_period(Tz::from_str(tz).unwrap_or(Tz::UTC), now).month;
-        let account = ledger::grant_account_id(
-            &ledger::TenantId::parse(id)?,
-            &ledger::TransferId::parse(&grant_id(plan, month))?,
-        )?;
-        wanted.push((account.as_str().to_string(), id, plan, tz));
+        let mp = metering::bucket::month_period(Tz::from_str(tz).unwrap_or(Tz::UTC), now);
+        if let Some(g) = MonthGrant::of(catalogue, id, plan, mp.month, now)? {
+            wanted.push((g.account()?, g, mp.end));
+        }
     }
     let existing: BTreeSet<String> =
         sqlx::query_scalar("SELECT id FROM ledger_accounts WHERE id = ANY($1)")
@@ -690,10 +733,8 @@ pub async fn grant_and_settle(
             .into_iter()
             .collect();
     let mut granted = 0;
-    for (account, id, plan, tz) in &wanted {
-        if grant_amount(catalogue, plan, now).is_some() && !existing.contains(account) {
-            granted += usize::from(grant_current(pool, catalogue, id, plan, tz, now).await?);
-        }
+    for (_, g, expires_at) in wanted.iter().filter(|w| !existing.contains(&w.0)) {
+        granted += usize::from(credit(pool, g, *expires_at, now).await?);
     }
     let owing: Vec<String> = sqlx::query_scalar(
         "SELECT DISTINCT tenant_id FROM charging_periods WHERE tokens_unpaid > 0
@@ -718,15 +759,22 @@ pub async fn grant_current(
     tz: &str,
     now: DateTime<Utc>,
 ) -> Result<bool, ChargeError> {
-    let tz = Tz::from_str(tz).unwrap_or(Tz::UTC);
-    let mp = metering::bucket::month_period(tz, now);
-    let Some(amount) = grant_amount(catalogue, plan, now) else {
-        return Ok(false);
-    };
-    let t = ledger::TenantId::parse(tenant)?;
-    let gid = ledger::TransferId::parse(&grant_id(plan, mp.month))?;
-    let reason = format!("{plan} plan grant for {}", mp.month.format("%Y-%m"));
-    match ledger::grant_tokens(pool, &t, &gid, amount, mp.end, Some(&reason), now).await {
+    let mp = metering::bucket::month_period(Tz::from_str(tz).unwrap_or(Tz::UTC), now);
+    match MonthGrant::of(catalogue, tenant, plan, mp.month, now)? {
+        Some(g) => credit(pool, &g, mp.end, now).await,
+        None => Ok(false),
+    }
+}
+
+/// Credits a month's grant in its own transaction; whether it was credited now.
+async fn credit(
+    pool: &PgPool,
+    g: &MonthGrant,
+    expires_at: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> Result<bool, ChargeError> {
+    let reason = Some(g.reason.as_str());
+    match ledger::grant_tokens(pool, &g.tenant, &g.id, g.amount, expires_at, reason, now).await {
         Ok(ledger::TransferResult::Created) => Ok(true),
         Ok(_) | Err(ledger::LedgerError::WalletNotFound(_)) => Ok(false),
         Err(e) => Err(e.into()),
@@ -782,8 +830,14 @@ pub async fn reconcile(
     sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
         .execute(&mut *tx)
         .await?;
+    let columns: Vec<String> = PERIOD_COLUMNS
+        .split(", ")
+        .map(|c| format!("c.{c}"))
+        .collect();
     let rows = sqlx::query(&format!(
-        "SELECT {PERIOD_COLUMNS} FROM charging_periods WHERE billing_mode = 'prepaid' ORDER BY tenant_id, period_month"
+        "SELECT {}, t.timezone FROM charging_periods c JOIN tenants t ON t.id = c.tenant_id
+          WHERE c.billing_mode = 'prepaid' ORDER BY c.tenant_id, c.period_month",
+        columns.join(", ")
     ))
     .fetch_all(&mut *tx)
     .await?;
@@ -793,19 +847,16 @@ pub async fn reconcile(
         report.periods += 1;
         report.tokens_debited += p.tokens_debited;
         report.tokens_unpaid += p.tokens_unpaid;
-        let tz: String = sqlx::query_scalar("SELECT timezone FROM tenants WHERE id = $1")
-            .bind(&p.tenant)
-            .fetch_one(&mut *tx)
-            .await?;
-        let tz = Tz::from_str(&tz).unwrap_or(Tz::UTC);
+        let tz = Tz::from_str(&r.try_get::<String, _>("timezone")?).unwrap_or(Tz::UTC);
         let buckets = sqlx::query(
             "SELECT meter, bucket, sum(value) AS value, sum(cost_usd) AS cost_usd FROM metering_rollup_5m
-              WHERE tenant_id = $1 AND bucket >= $2 AND bucket < $3 AND aggregation IN ('sum', 'count')
+              WHERE tenant_id = $1 AND bucket >= $2 AND bucket < $3 AND aggregation = ANY($4)
               GROUP BY meter, bucket ORDER BY meter, bucket",
         )
         .bind(&p.tenant)
         .bind(p.start)
         .bind(p.end)
+        .bind(&RATED_AGGREGATIONS[..])
         .fetch_all(&mut *tx)
         .await?;
         let mut from_rollups: BTreeMap<(String, DateTime<Utc>), (Decimal, Decimal)> =
