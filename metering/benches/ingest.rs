@@ -2,8 +2,10 @@
 //! optionally, KAFKA_BROKERS). In one run, on the same generated rows:
 //! 1. the ceiling: a plain `COPY` into an unindexed table;
 //! 2. the write path directly, batches of 1,000 (what HTTP does), 1 and 4 concurrent writers;
-//! 3. Kafka → committed rollups, sustained, from a backlog, with the consumer's default batch
-//!    bounds and writers (`METERING_BENCH_MAX_BATCH_EVENTS`, `METERING_BENCH_WRITERS` override);
+//! 3. Kafka → committed rollups, with the consumer's default batch bounds and writers
+//!    (`METERING_BENCH_MAX_BATCH_EVENTS`, `METERING_BENCH_WRITERS` override): a backlog produced
+//!    before the consumer starts, consumed alone (timed from its first committed batch); then
+//!    the same number produced while the consumer runs, both on the same cores;
 //! 4. event-to-queryable latency at a steady produce rate (p50 / p99 over probe events).
 //!
 //! `METERING_BENCH_EVENTS` (default 200,000) sets the row count.
@@ -222,12 +224,13 @@ async fn send_all(p: &FutureProducer, topic: &str, records: &[(String, String)])
     }
 }
 
-async fn wait_written(pool: &PgPool, target: i64, n: usize) {
+/// Waits until at least `target` events are counted; returns the count seen.
+async fn wait_written(pool: &PgPool, target: i64, n: usize) -> i64 {
     let give_up = Instant::now() + Duration::from_secs(600);
     loop {
         let done = written(pool).await;
         if done >= target {
-            return;
+            return done;
         }
         assert!(
             Instant::now() < give_up,
@@ -238,12 +241,21 @@ async fn wait_written(pool: &PgPool, target: i64, n: usize) {
     }
 }
 
-async fn kafka(
-    pool: &PgPool,
-    brokers: &str,
-    topic: &str,
-    n: usize,
-) -> (f64, f64, Duration, Duration) {
+/// What the Kafka phase measured.
+struct KafkaRun {
+    /// Producing the backlog (nothing consuming).
+    produce: f64,
+    /// Consuming a backlog that was produced before the consumer started: events/s from the
+    /// first committed batch to the last (the group join is not counted).
+    backlog: f64,
+    /// The older figure: producing and consuming at once on the same cores, timed from the
+    /// first send to the last commit.
+    concurrent: f64,
+    p50: Duration,
+    p99: Duration,
+}
+
+async fn kafka(pool: &PgPool, brokers: &str, topic: &str, n: usize) -> KafkaRun {
     let run = uuid::Uuid::new_v4().simple().to_string();
     let topic = topic.to_string();
     let p = producer(brokers);
@@ -262,29 +274,44 @@ async fn kafka(
         "Kafka consumer: batches of up to {} events, {} writers",
         config.max_batch_events, config.writers
     );
+    // 1. A backlog in the topic before the consumer exists: the consumer alone on the cores.
+    let before = written(pool).await;
+    let backlog = payloads(&format!("k{run}"), n);
+    let started = Instant::now();
+    send_all(&p, &topic, &backlog).await;
+    let produce = rate(n, started.elapsed());
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let consumer = tokio::spawn(run_consumer(config, pool.clone(), async {
         let _ = stopped.await;
     }));
-    // Warm up: the group has joined once one event made it through.
-    let before = written(pool).await;
-    let warm = payloads(&format!("warm{run}"), 1);
-    send_all(&p, &topic, &warm).await;
-    wait_written(pool, before + 1, 1).await;
+    // Timed from the first committed batch, so joining the group is not counted.
+    let first = wait_written(pool, before + 1, n).await;
+    let first_at = Instant::now();
+    let target = before + n as i64;
+    wait_written(pool, target, n).await;
+    let backlog_rate = rate(
+        usize::try_from(target - first).unwrap_or(0),
+        first_at.elapsed(),
+    );
 
-    // Sustained: a backlog produced as fast as the producer can, consumed into the rollups.
-    let backlog = payloads(&format!("k{run}"), n);
+    // 2. Producing and consuming at once (the figure reported before).
+    let again = payloads(&format!("c{run}"), n);
     let started = Instant::now();
-    send_all(&p, &topic, &backlog).await;
-    let produce_rate = rate(n, started.elapsed());
-    wait_written(pool, before + 1 + n as i64, n).await;
-    let consume_rate = rate(n, started.elapsed());
+    send_all(&p, &topic, &again).await;
+    wait_written(pool, target + n as i64, n).await;
+    let concurrent = rate(n, started.elapsed());
 
-    // Steady stream with probes: how long until a produced event is queryable.
+    // 3. Steady stream with probes: how long until a produced event is queryable.
     let (p50, p99) = latency(pool, &p, &topic, &run).await;
     stop.send(()).unwrap();
     consumer.await.unwrap().unwrap();
-    (produce_rate, consume_rate, p50, p99)
+    KafkaRun {
+        produce,
+        backlog: backlog_rate,
+        concurrent,
+        p50,
+        p99,
+    }
 }
 
 async fn latency(
@@ -411,15 +438,24 @@ fn main() {
                 (mock.bootstrap_servers(), label, capped)
             }
         };
-        let (produce, consume, p50, p99) = kafka(&pool, &brokers, &topic, n_kafka).await;
+        let k = kafka(&pool, &brokers, &topic, n_kafka).await;
         println!("Kafka broker: {label}");
-        println!("Kafka produce (backlog): {produce:.0} events/s");
+        println!("Kafka produce (backlog, nothing consuming): {:.0} events/s", k.produce);
         println!(
-            "Kafka → committed rollups: {consume:.0} events/s ({:.0} % of COPY)",
-            100.0 * consume / copy
+            "Kafka → committed rollups, backlog consumed alone: {:.0} events/s ({:.0} % of COPY)",
+            k.backlog,
+            100.0 * k.backlog / copy
+        );
+        println!(
+            "Kafka → committed rollups, produced while consumed (same cores): {:.0} events/s ({:.0} % of COPY)",
+            k.concurrent,
+            100.0 * k.concurrent / copy
         );
         drop(pool);
         drop_database(&name).await;
-        println!("event-to-queryable at 5,000 events/s: p50 {p50:?}, p99 {p99:?}");
+        println!(
+            "event-to-queryable at 5,000 events/s: p50 {:?}, p99 {:?}",
+            k.p50, k.p99
+        );
     });
 }

@@ -1,7 +1,9 @@
 //! THE write path, shared by HTTP and Kafka: one transaction per batch that claims dedupe
 //! keys, writes raw events and updates every rollup from exactly the newly inserted rows.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
+
+use foldhash::{HashMap, HashMapExt};
 
 use chrono::{DateTime, NaiveDate, Utc};
 use futures::future::BoxFuture;
@@ -163,7 +165,7 @@ pub async fn ingest_in_transaction_with(
     }
     let mut candidates: Vec<usize> = first.into_values().collect();
     // Sorted by key: concurrent batches claim keys in one global order and cannot deadlock.
-    candidates.sort_by_key(|&i| (events[i].tenant.as_str(), events[i].id.as_str()));
+    candidates.sort_unstable_by_key(|&i| (events[i].tenant.as_str(), events[i].id.as_str()));
 
     let tenants = load_tenants(conn, events).await?;
     let meters = load_meters(conn, events).await?;
@@ -260,17 +262,25 @@ fn raw_row<'a>(index: usize, e: &'a UsageEvent, tenant: &'a TenantInfo) -> RawRo
             .as_ref()
             .map_or(tenant.region.as_str(), |r| r.as_str()),
         service: e.service(),
-        properties: serde_json::to_string(&e.properties).unwrap_or_else(|_| "{}".into()),
+        properties: e.properties_json(),
         cost_usd: e.cost_usd(),
     }
+}
+
+/// The distinct values, sorted (hashing first: a batch has few distinct tenants and meters
+/// among thousands of events).
+fn distinct<'a>(values: impl Iterator<Item = &'a str>) -> Vec<&'a str> {
+    let set: foldhash::HashSet<&str> = values.collect();
+    let mut out: Vec<&str> = set.into_iter().collect();
+    out.sort_unstable();
+    out
 }
 
 async fn load_tenants(
     conn: &mut PgConnection,
     events: &[UsageEvent],
 ) -> Result<HashMap<String, TenantInfo>> {
-    let ids: BTreeSet<&str> = events.iter().map(|e| e.tenant.as_str()).collect();
-    let ids: Vec<&str> = ids.into_iter().collect();
+    let ids: Vec<&str> = distinct(events.iter().map(|e| e.tenant.as_str()));
     let rows = sqlx::query(
         "SELECT id, region, timezone FROM tenants WHERE id = ANY($1) AND deleted_at IS NULL",
     )
@@ -292,8 +302,10 @@ async fn load_meters(
     conn: &mut PgConnection,
     events: &[UsageEvent],
 ) -> Result<HashMap<String, Meter>> {
-    let codes: BTreeSet<&str> = events.iter().map(|e| e.meter.as_str()).collect();
-    let codes: Vec<String> = codes.into_iter().map(str::to_owned).collect();
+    let codes: Vec<String> = distinct(events.iter().map(|e| e.meter.as_str()))
+        .into_iter()
+        .map(str::to_owned)
+        .collect();
     let meters = meters_by_code(conn, &codes).await?;
     Ok(meters
         .into_iter()

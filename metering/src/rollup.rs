@@ -2,7 +2,9 @@
 //! write path issues one upsert per bucket, never one per event. Merging here follows the same
 //! rules as the SQL `ON CONFLICT DO UPDATE` (see `store.rs`), so the order of batches is moot.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
+
+use foldhash::HashMap;
 
 use chrono::{DateTime, NaiveDate, Utc};
 use rust_decimal::{Decimal, RoundingStrategy};
@@ -98,11 +100,12 @@ pub(crate) struct Attributed<'a> {
     pub timezone: &'a str,
 }
 
-/// Everything a batch adds to the rollups, keyed and sorted (the sort is the lock order).
+/// Everything a batch adds to the rollups, keyed (hashed while a batch accumulates; the
+/// upserts sort the keys, and that sort is the lock order).
 #[derive(Default)]
 pub(crate) struct Aggregates<'a> {
-    pub fixed: BTreeMap<FixedKey<'a>, BucketAgg<'a>>,
-    pub months: BTreeMap<MonthKey<'a>, (MonthPeriod, &'a str, BucketAgg<'a>)>,
+    pub fixed: HashMap<FixedKey<'a>, BucketAgg<'a>>,
+    pub months: HashMap<MonthKey<'a>, (MonthPeriod, &'a str, BucketAgg<'a>)>,
     pub uniques: BTreeSet<UniqueMember<'a>>,
 }
 
@@ -247,7 +250,7 @@ impl<'a> Aggregates<'a> {
 }
 
 fn merge_into<'a>(
-    map: &mut BTreeMap<FixedKey<'a>, BucketAgg<'a>>,
+    map: &mut HashMap<FixedKey<'a>, BucketAgg<'a>>,
     key: FixedKey<'a>,
     agg: &BucketAgg<'a>,
 ) -> Result<()> {

@@ -23,7 +23,7 @@ pub(crate) struct RawRow<'a> {
     pub time: DateTime<Utc>,
     pub region: &'a str,
     pub service: &'a str,
-    pub properties: String,
+    pub properties: &'a str,
     pub cost_usd: Option<Decimal>,
 }
 
@@ -39,9 +39,9 @@ pub(crate) async fn ensure_partitions(conn: &mut PgConnection, months: &[NaiveDa
 /// Claims `(tenant, id)` and inserts the raw event for every row whose key was free. Returns
 /// the input indices that were newly inserted.
 ///
-/// Duplicates are rare, so the first try is a plain `INSERT` of every key and row (a
-/// speculative `ON CONFLICT` insertion costs about twice as much per key). If any key is
-/// taken, the unique violation rolls back to a savepoint and the batch goes through the
+/// Duplicates are rare, so the first try is a plain `INSERT` of every key (a speculative
+/// `ON CONFLICT` insertion costs about twice as much per key), then of every row. If any key
+/// is taken, the unique violation rolls back to a savepoint and the batch goes through the
 /// statement that skips taken keys. Either way the claim and the raw rows are written by the
 /// caller's transaction, so no key is ever claimed without its write.
 pub(crate) async fn insert_events(
@@ -55,12 +55,18 @@ pub(crate) async fn insert_events(
     sqlx::query("SAVEPOINT metering_claim")
         .execute(&mut *conn)
         .await?;
-    match bind_events(sqlx::query(INSERT_ALL), &cols)
+    let claimed = sqlx::query(CLAIM_ALL)
+        .bind(&cols.tenant[..])
+        .bind(&cols.event_id[..])
+        .bind(&cols.time[..])
         .execute(&mut *conn)
-        .await
-    {
+        .await;
+    match claimed {
         Ok(_) => {
             sqlx::query("RELEASE SAVEPOINT metering_claim")
+                .execute(&mut *conn)
+                .await?;
+            bind_rows(sqlx::query(INSERT_ROWS), &cols)
                 .execute(&mut *conn)
                 .await?;
             return Ok(cols.idx);
@@ -107,16 +113,17 @@ macro_rules! with_input {
     };
 }
 
-/// Every key is free (the fast path): claim them all and insert every raw row.
-const INSERT_ALL: &str = with_input!(
-    ", claimed AS (
-         INSERT INTO metering_event_ids (tenant_id, event_id, event_time)
-         SELECT tenant_id, event_id, time FROM input
-     )
-     INSERT INTO metering_events (tenant_id, event_id, meter, subject, quantity, time, region, service, properties, cost_usd)
-     SELECT tenant_id, event_id, meter, subject, quantity, time, region, service, properties::jsonb, cost_usd
-     FROM input"
-);
+/// Every key is free (the fast path): claim them all. Its own statement, with only the key
+/// columns, so the batch's rows are not materialised twice (a CTE read by two inserts is).
+const CLAIM_ALL: &str = "INSERT INTO metering_event_ids (tenant_id, event_id, event_time)
+     SELECT * FROM UNNEST($1::text[], $2::text[], $3::timestamptz[])";
+
+/// After `CLAIM_ALL`: every raw row, straight from the arrays.
+const INSERT_ROWS: &str =
+    "INSERT INTO metering_events (tenant_id, event_id, meter, subject, quantity, time, region, service, properties, cost_usd)
+     SELECT t, i, m, s, q, ti, r, sv, p::jsonb, c
+     FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::numeric[], $6::timestamptz[],
+                 $7::text[], $8::text[], $9::text[], $10::numeric[]) AS u(t, i, m, s, q, ti, r, sv, p, c)";
 
 /// Some keys may be taken: claim the free ones and insert exactly their raw rows.
 const INSERT_NEW: &str = with_input!(
@@ -133,6 +140,23 @@ const INSERT_NEW: &str = with_input!(
      )
      SELECT i.idx FROM input i JOIN claimed c USING (tenant_id, event_id)"
 );
+
+/// The raw-row columns of `INSERT_ROWS` (no input index).
+fn bind_rows<'q>(
+    q: sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments>,
+    cols: &'q EventColumns<'q>,
+) -> sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments> {
+    q.bind(&cols.tenant[..])
+        .bind(&cols.event_id[..])
+        .bind(&cols.meter[..])
+        .bind(&cols.subject[..])
+        .bind(&cols.quantity[..])
+        .bind(&cols.time[..])
+        .bind(&cols.region[..])
+        .bind(&cols.service[..])
+        .bind(&cols.properties[..])
+        .bind(&cols.cost_usd[..])
+}
 
 fn bind_events<'q>(
     q: sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments>,
@@ -177,7 +201,7 @@ impl<'a> EventColumns<'a> {
         self.time.push(r.time);
         self.region.push(r.region);
         self.service.push(r.service);
-        self.properties.push(&r.properties);
+        self.properties.push(r.properties);
         self.cost_usd.push(r.cost_usd);
     }
 }
@@ -287,13 +311,16 @@ impl<'a> AggColumns<'a> {
     }
 }
 
-/// One upsert per grain table, with one row per bucket key.
+/// One upsert per grain table, with one row per bucket key, in key order: concurrent batches
+/// lock rows in one global order and cannot deadlock.
 pub(crate) async fn upsert_rollups(conn: &mut PgConnection, aggs: &Aggregates<'_>) -> Result<()> {
+    let mut sorted: Vec<_> = aggs.fixed.iter().collect();
+    sorted.sort_unstable_by(|a, b| a.0.cmp(b.0));
     for grain in Granularity::FIXED {
         let (mut tenant, mut meter, mut bucket, mut subject, mut region, mut service) =
             (vec![], vec![], vec![], vec![], vec![], vec![]);
         let mut cols = AggColumns::default();
-        for (k, a) in aggs.fixed.iter().filter(|(k, _)| k.grain == grain) {
+        for (k, a) in sorted.iter().filter(|(k, _)| k.grain == grain) {
             tenant.push(k.tenant);
             meter.push(k.meter);
             bucket.push(k.bucket);
@@ -338,7 +365,9 @@ async fn upsert_months(conn: &mut PgConnection, aggs: &Aggregates<'_>) -> Result
     let (mut tenant, mut meter, mut month, mut start, mut end, mut tz) =
         (vec![], vec![], vec![], vec![], vec![], vec![]);
     let mut cols = AggColumns::default();
-    for (k, (period, zone, a)) in &aggs.months {
+    let mut sorted: Vec<_> = aggs.months.iter().collect();
+    sorted.sort_unstable_by(|a, b| a.0.cmp(b.0));
+    for (k, (period, zone, a)) in sorted {
         tenant.push(k.tenant);
         meter.push(k.meter);
         month.push(k.month);
