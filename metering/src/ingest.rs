@@ -1,17 +1,15 @@
 //! THE write path, shared by HTTP and Kafka: one transaction per batch that claims dedupe
 //! keys, writes raw events and updates every rollup from exactly the newly inserted rows.
 
-use std::collections::BTreeSet;
-
 use foldhash::{HashMap, HashMapExt};
 
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::{DateTime, Datelike, NaiveDate, Utc};
 use futures::future::BoxFuture;
 use rust_decimal::Decimal;
 use serde_json::Value;
 use sqlx::{PgConnection, PgPool, Row};
 
-use crate::bucket::{month_period, tenant_zone};
+use crate::bucket::{month_period, tenant_zone, MonthPeriod};
 use crate::error::{MeteringError, Result};
 use crate::event::{FieldError, UsageEvent};
 use crate::meter::{meters_by_code, Meter};
@@ -99,6 +97,8 @@ pub trait BatchHook: Send + Sync {
 }
 
 struct TenantInfo {
+    /// Parsed once per batch, not once per event.
+    zone: chrono_tz::Tz,
     region: String,
     timezone: String,
 }
@@ -134,11 +134,13 @@ pub async fn ingest_batch_with(
 }
 
 fn months_of(events: &[UsageEvent]) -> Vec<NaiveDate> {
-    let months: BTreeSet<NaiveDate> = events
+    let mut months: Vec<NaiveDate> = events
         .iter()
-        .map(|e| month_period(chrono_tz::Tz::UTC, e.time).month)
+        .filter_map(|e| NaiveDate::from_ymd_opt(e.time.year(), e.time.month(), 1))
         .collect();
-    months.into_iter().collect()
+    months.sort_unstable();
+    months.dedup();
+    months
 }
 
 /// The write path inside a caller's transaction (the caller commits; the dedupe claim uses a
@@ -205,6 +207,7 @@ pub async fn ingest_in_transaction_with(
         store::insert_events(conn, &raw).await?
     };
     let mut aggs = Aggregates::default();
+    let mut periods: HashMap<&str, MonthPeriod> = HashMap::new();
     let mut counted = Vec::with_capacity(if hook.is_some() { inserted.len() } else { 0 });
     for &i in &inserted {
         let i = usize::try_from(i).unwrap_or(usize::MAX);
@@ -221,7 +224,7 @@ pub async fn ingest_in_transaction_with(
                 .region
                 .as_ref()
                 .map_or(tenant.region.as_str(), |r| r.as_str()),
-            month: month_period(tenant_zone(Some(&tenant.timezone)), e.time),
+            month: month_of(&mut periods, e.tenant.as_str(), tenant.zone, e.time),
             timezone: &tenant.timezone,
         })?;
         if hook.is_some() {
@@ -246,6 +249,24 @@ pub async fn ingest_in_transaction_with(
         }
     }
     Ok(BatchOutcome { outcomes })
+}
+
+/// The tenant's local month holding `time`, from the last one found for the tenant when it
+/// holds it (a batch's events almost always share their tenant's month).
+fn month_of<'a>(
+    periods: &mut HashMap<&'a str, MonthPeriod>,
+    tenant: &'a str,
+    zone: chrono_tz::Tz,
+    time: DateTime<Utc>,
+) -> MonthPeriod {
+    match periods.get(tenant) {
+        Some(p) if p.start <= time && time < p.end => *p,
+        _ => {
+            let p = month_period(zone, time);
+            periods.insert(tenant, p);
+            p
+        }
+    }
 }
 
 fn raw_row<'a>(index: usize, e: &'a UsageEvent, tenant: &'a TenantInfo) -> RawRow<'a> {
@@ -289,9 +310,11 @@ async fn load_tenants(
     .await?;
     rows.iter()
         .map(|r| {
+            let timezone: String = r.try_get("timezone")?;
             let info = TenantInfo {
+                zone: tenant_zone(Some(&timezone)),
                 region: r.try_get("region")?,
-                timezone: r.try_get("timezone")?,
+                timezone,
             };
             Ok((r.try_get("id")?, info))
         })

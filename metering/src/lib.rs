@@ -6,6 +6,7 @@
 //! ([`kafka::run_consumer`]). See `docs/METERING.md`.
 
 pub mod bucket;
+mod copy;
 mod error;
 pub mod event;
 mod ingest;

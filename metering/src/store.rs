@@ -9,7 +9,7 @@ use rust_decimal::Decimal;
 use sqlx::{PgConnection, Row};
 
 use crate::bucket::Granularity;
-use crate::error::Result;
+use crate::error::{MeteringError, Result};
 use crate::rollup::{Aggregates, BucketAgg};
 
 /// A raw event row about to be written, with the region already resolved.
@@ -55,28 +55,20 @@ pub(crate) async fn insert_events(
     sqlx::query("SAVEPOINT metering_claim")
         .execute(&mut *conn)
         .await?;
-    let claimed = sqlx::query(CLAIM_ALL)
-        .bind(&cols.tenant[..])
-        .bind(&cols.event_id[..])
-        .bind(&cols.time[..])
-        .execute(&mut *conn)
-        .await;
-    match claimed {
+    match claim_all(conn, rows).await {
         Ok(_) => {
             sqlx::query("RELEASE SAVEPOINT metering_claim")
                 .execute(&mut *conn)
                 .await?;
-            bind_rows(sqlx::query(INSERT_ROWS), &cols)
-                .execute(&mut *conn)
-                .await?;
+            copy_rows(conn, rows).await?;
             return Ok(cols.idx);
         }
-        Err(e) if is_taken_key(&e) => {
+        Err(MeteringError::Database(e)) if is_taken_key(&e) => {
             sqlx::query("ROLLBACK TO SAVEPOINT metering_claim")
                 .execute(&mut *conn)
                 .await?;
         }
-        Err(e) => return Err(e.into()),
+        Err(e) => return Err(e),
     }
     let inserted = bind_events(sqlx::query(INSERT_NEW), &cols)
         .fetch_all(conn)
@@ -113,17 +105,46 @@ macro_rules! with_input {
     };
 }
 
-/// Every key is free (the fast path): claim them all. Its own statement, with only the key
-/// columns, so the batch's rows are not materialised twice (a CTE read by two inserts is).
-const CLAIM_ALL: &str = "INSERT INTO metering_event_ids (tenant_id, event_id, event_time)
-     SELECT * FROM UNNEST($1::text[], $2::text[], $3::timestamptz[])";
+/// Every key is free (the fast path): claim them all, by binary `COPY`. A taken key fails
+/// the whole `COPY` with a unique violation (and the caller takes the slow path).
+const CLAIM_ALL: &str =
+    "COPY metering_event_ids (tenant_id, event_id, event_time) FROM STDIN (FORMAT binary)";
 
-/// After `CLAIM_ALL`: every raw row, straight from the arrays.
-const INSERT_ROWS: &str =
-    "INSERT INTO metering_events (tenant_id, event_id, meter, subject, quantity, time, region, service, properties, cost_usd)
-     SELECT t, i, m, s, q, ti, r, sv, p::jsonb, c
-     FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::numeric[], $6::timestamptz[],
-                 $7::text[], $8::text[], $9::text[], $10::numeric[]) AS u(t, i, m, s, q, ti, r, sv, p, c)";
+async fn claim_all(conn: &mut PgConnection, rows: &[RawRow<'_>]) -> Result<()> {
+    let mut copy = crate::copy::BinaryCopy::new(rows.len() * 80);
+    for r in rows {
+        copy.row(3);
+        copy.field(&r.tenant)?;
+        copy.field(&r.event_id)?;
+        copy.field(&r.time)?;
+    }
+    copy.send(conn, CLAIM_ALL).await?;
+    Ok(())
+}
+
+/// After `CLAIM_ALL`: every raw row, by binary `COPY` (no parameter arrays to unpack, no
+/// function-scan materialisation, multi-row heap inserts).
+const COPY_ROWS: &str = "COPY metering_events (tenant_id, event_id, meter, subject, quantity, time, region, service, properties, cost_usd)
+     FROM STDIN (FORMAT binary)";
+
+async fn copy_rows(conn: &mut PgConnection, rows: &[RawRow<'_>]) -> Result<()> {
+    let mut copy = crate::copy::BinaryCopy::new(rows.len() * 160);
+    for r in rows {
+        copy.row(10);
+        copy.field(&r.tenant)?;
+        copy.field(&r.event_id)?;
+        copy.field(&r.meter)?;
+        copy.field(&r.subject)?;
+        copy.field(&r.quantity)?;
+        copy.field(&r.time)?;
+        copy.field(&r.region)?;
+        copy.field(&r.service)?;
+        copy.jsonb(r.properties)?;
+        copy.field(&r.cost_usd)?;
+    }
+    copy.send(conn, COPY_ROWS).await?;
+    Ok(())
+}
 
 /// Some keys may be taken: claim the free ones and insert exactly their raw rows.
 const INSERT_NEW: &str = with_input!(
@@ -140,23 +161,6 @@ const INSERT_NEW: &str = with_input!(
      )
      SELECT i.idx FROM input i JOIN claimed c USING (tenant_id, event_id)"
 );
-
-/// The raw-row columns of `INSERT_ROWS` (no input index).
-fn bind_rows<'q>(
-    q: sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments>,
-    cols: &'q EventColumns<'q>,
-) -> sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments> {
-    q.bind(&cols.tenant[..])
-        .bind(&cols.event_id[..])
-        .bind(&cols.meter[..])
-        .bind(&cols.subject[..])
-        .bind(&cols.quantity[..])
-        .bind(&cols.time[..])
-        .bind(&cols.region[..])
-        .bind(&cols.service[..])
-        .bind(&cols.properties[..])
-        .bind(&cols.cost_usd[..])
-}
 
 fn bind_events<'q>(
     q: sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments>,
