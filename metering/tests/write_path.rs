@@ -8,7 +8,7 @@ use std::collections::BTreeSet;
 use common::*;
 use metering::{
     ingest_batch, usage, Aggregation, EventOutcome, Granularity, GroupKey, MeterCode, ParkReason,
-    TenantId, UsageQuery,
+    TenantId, UsageEvent, UsageQuery,
 };
 use serde_json::json;
 use sqlx::PgPool;
@@ -32,6 +32,50 @@ async fn values(pool: &PgPool, q: &UsageQuery) -> Vec<(String, String)> {
         .into_iter()
         .map(|r| (r.bucket.to_rfc3339(), r.value.to_string()))
         .collect()
+}
+
+/// The fast path claims keys with one binary `COPY`; a taken key fails it wherever the key sits
+/// in the stream (first or last of 5,000 rows), and the batch then counts exactly the others.
+#[sqlx::test(migrations = "../migrations")]
+async fn a_taken_key_anywhere_in_a_large_batch_costs_only_itself(pool: PgPool) {
+    tenant(&pool, "acme", "IN", "UTC").await;
+    let ev = |i: usize| {
+        event(
+            &format!("big-{i:05}"),
+            "acme",
+            "api_calls",
+            "1",
+            "2026-11-21T10:00:00Z",
+            json!({"properties": {"service": "svc", "note": format!("n\t{i}")}}),
+        )
+    };
+    // Keys sort as their numbers: 0 is the first row of the COPY, 4,999 the last.
+    for (taken, offset) in [(0_usize, 0_usize), (4_999, 10_000)] {
+        let one = ingest_batch(&pool, &[ev(taken + offset)]).await.unwrap();
+        assert_eq!(one.accepted(), 1);
+        let batch: Vec<UsageEvent> = (offset..offset + 5_000).map(ev).collect();
+        let out = ingest_batch(&pool, &batch).await.unwrap();
+        assert_eq!(
+            (out.accepted(), out.duplicates()),
+            (4_999, 1),
+            "taken {taken}"
+        );
+        assert_eq!(out.outcomes[taken], EventOutcome::Duplicate);
+    }
+    let (raw, sum): (i64, rust_decimal::Decimal) = sqlx::query_as(
+        "SELECT (SELECT count(*) FROM metering_events), (SELECT value FROM metering_rollup_month)",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert_eq!((raw, sum), (10_000, rust_decimal::Decimal::from(10_000)));
+    let props: String = sqlx::query_scalar(
+        "SELECT properties::text FROM metering_events WHERE event_id = 'big-00007'",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert_eq!(props, r#"{"note": "n\t7", "service": "svc"}"#);
 }
 
 #[sqlx::test(migrations = "../migrations")]
