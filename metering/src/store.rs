@@ -1,6 +1,7 @@
-//! The write path's SQL: claim dedupe keys and insert raw events in one statement, grow
-//! unique_count sets, upsert pre-aggregated rollup rows, park events. Each function is one
-//! round trip with arrays (`UNNEST`); rows arrive sorted, which fixes the lock order.
+//! The write path's SQL: claim dedupe keys and write raw events (binary `COPY` when every key
+//! is free, one `ON CONFLICT` statement otherwise), grow unique_count sets, upsert
+//! pre-aggregated rollup rows, park events. Each step is one round trip per batch (a `COPY`,
+//! or a statement with arrays and `UNNEST`); rows go in sorted, which fixes the lock order.
 
 use std::collections::HashMap;
 
@@ -39,10 +40,10 @@ pub(crate) async fn ensure_partitions(conn: &mut PgConnection, months: &[NaiveDa
 /// Claims `(tenant, id)` and inserts the raw event for every row whose key was free. Returns
 /// the input indices that were newly inserted.
 ///
-/// Duplicates are rare, so the first try is a plain `INSERT` of every key (a speculative
+/// Duplicates are rare, so the first try is a binary `COPY` of every key (a speculative
 /// `ON CONFLICT` insertion costs about twice as much per key), then of every row. If any key
-/// is taken, the unique violation rolls back to a savepoint and the batch goes through the
-/// statement that skips taken keys. Either way the claim and the raw rows are written by the
+/// is taken, the unique violation fails the `COPY`, which rolls back to a savepoint, and the
+/// batch goes through the statement that skips taken keys. Either way the claim and the raw rows are written by the
 /// caller's transaction, so no key is ever claimed without its write.
 pub(crate) async fn insert_events(
     conn: &mut PgConnection,

@@ -69,13 +69,22 @@ async fn a_taken_key_anywhere_in_a_large_batch_costs_only_itself(pool: PgPool) {
     .await
     .unwrap();
     assert_eq!((raw, sum), (10_000, rust_decimal::Decimal::from(10_000)));
-    let props: String = sqlx::query_scalar(
-        "SELECT properties::text FROM metering_events WHERE event_id = 'big-00007'",
+    let row: (String, String, String, String, Option<String>) = sqlx::query_as(
+        "SELECT properties::text, to_char(time AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS'),
+                quantity::text, service, cost_usd::text
+         FROM metering_events WHERE event_id = 'big-00007'",
     )
     .fetch_one(&pool)
     .await
     .unwrap();
-    assert_eq!(props, r#"{"note": "n\t7", "service": "svc"}"#);
+    let want = (
+        r#"{"note": "n\t7", "service": "svc"}"#,
+        "2026-11-21 10:00:00+00",
+        "1",
+        "svc",
+    );
+    assert_eq!((&*row.0, &*row.1, &*row.2, &*row.3), want);
+    assert_eq!(row.4, None);
 }
 
 #[sqlx::test(migrations = "../migrations")]
