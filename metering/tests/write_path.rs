@@ -79,7 +79,7 @@ async fn a_taken_key_anywhere_in_a_large_batch_costs_only_itself(pool: PgPool) {
     .unwrap();
     let want = (
         r#"{"note": "n\t7", "service": "svc"}"#,
-        "2026-11-21 10:00:00+00",
+        "2026-11-21 10:00:00",
         "1",
         "svc",
     );
