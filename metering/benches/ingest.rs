@@ -415,9 +415,13 @@ fn main() {
         println!(
             "COPY into an unindexed table (ceiling): {copy:.0} events/s (median of 3; {copy_min:.0}–{copy_max:.0})"
         );
+        let texts = payloads(&format!("w{run}"), n);
         let started = Instant::now();
-        let parsed = parse_all(&payloads(&format!("w{run}"), n));
-        println!("parse: {:.0} events/s", rate(n, started.elapsed()));
+        let parsed = parse_all(&texts);
+        println!(
+            "parse (UsageEvent::parse_json, one thread): {:.0} events/s",
+            rate(n, started.elapsed())
+        );
         let w1 = write_path(&pool, parsed, 1).await;
         println!(
             "write path, batches of 1,000, 1 writer: {w1:.0} events/s ({:.0} % of COPY)",

@@ -53,6 +53,14 @@ impl BinaryCopy {
         Ok(())
     }
 
+    /// Appends a `text` field (its binary form is the UTF-8 bytes; no encoder needed).
+    pub fn text(&mut self, value: &str) -> Result<()> {
+        let len = field_len(value.len())?;
+        self.out.extend_from_slice(&len.to_be_bytes());
+        self.out.extend_from_slice(value.as_bytes());
+        Ok(())
+    }
+
     /// Appends a `jsonb` field from JSON text (binary jsonb is a version byte, then the text).
     pub fn jsonb(&mut self, text: &str) -> Result<()> {
         let len = field_len(text.len() + 1)?;

@@ -240,6 +240,7 @@ pub async fn ingest_in_transaction_with(
             });
         }
     }
+    aggs.fold_coarser()?;
     store::grow_unique_sets(conn, &mut aggs).await?;
     store::upsert_rollups(conn, &aggs).await?;
     store::park(conn, &parked).await?;

@@ -115,8 +115,8 @@ async fn claim_all(conn: &mut PgConnection, rows: &[RawRow<'_>]) -> Result<()> {
     let mut copy = crate::copy::BinaryCopy::new(rows.len() * 80);
     for r in rows {
         copy.row(3);
-        copy.field(&r.tenant)?;
-        copy.field(&r.event_id)?;
+        copy.text(r.tenant)?;
+        copy.text(r.event_id)?;
         copy.field(&r.time)?;
     }
     copy.send(conn, CLAIM_ALL).await?;
@@ -132,14 +132,14 @@ async fn copy_rows(conn: &mut PgConnection, rows: &[RawRow<'_>]) -> Result<()> {
     let mut copy = crate::copy::BinaryCopy::new(rows.len() * 160);
     for r in rows {
         copy.row(10);
-        copy.field(&r.tenant)?;
-        copy.field(&r.event_id)?;
-        copy.field(&r.meter)?;
-        copy.field(&r.subject)?;
+        copy.text(r.tenant)?;
+        copy.text(r.event_id)?;
+        copy.text(r.meter)?;
+        copy.text(r.subject)?;
         copy.field(&r.quantity)?;
         copy.field(&r.time)?;
-        copy.field(&r.region)?;
-        copy.field(&r.service)?;
+        copy.text(r.region)?;
+        copy.text(r.service)?;
         copy.jsonb(r.properties)?;
         copy.field(&r.cost_usd)?;
     }
