@@ -43,16 +43,12 @@ pub(crate) async fn ensure_partitions(conn: &mut PgConnection, months: &[NaiveDa
 /// Duplicates are rare, so the first try is a binary `COPY` of every key (a speculative
 /// `ON CONFLICT` insertion costs about twice as much per key), then of every row. If any key
 /// is taken, the unique violation fails the `COPY`, which rolls back to a savepoint, and the
-/// batch goes through the statement that skips taken keys. Either way the claim and the raw rows are written by the
-/// caller's transaction, so no key is ever claimed without its write.
+/// batch goes through the statement that skips taken keys. Either way the claim and the raw
+/// rows are written by the caller's transaction, so no key is ever claimed without its write.
 pub(crate) async fn insert_events(
     conn: &mut PgConnection,
     rows: &[RawRow<'_>],
 ) -> Result<Vec<i32>> {
-    let mut cols = EventColumns::default();
-    for r in rows {
-        cols.push(r);
-    }
     sqlx::query("SAVEPOINT metering_claim")
         .execute(&mut *conn)
         .await?;
@@ -62,7 +58,7 @@ pub(crate) async fn insert_events(
                 .execute(&mut *conn)
                 .await?;
             copy_rows(conn, rows).await?;
-            return Ok(cols.idx);
+            return Ok(rows.iter().map(|r| r.index).collect());
         }
         Err(MeteringError::Database(e)) if is_taken_key(&e) => {
             sqlx::query("ROLLBACK TO SAVEPOINT metering_claim")
@@ -70,6 +66,10 @@ pub(crate) async fn insert_events(
                 .await?;
         }
         Err(e) => return Err(e),
+    }
+    let mut cols = EventColumns::default();
+    for r in rows {
+        cols.push(r);
     }
     let inserted = bind_events(sqlx::query(INSERT_NEW), &cols)
         .fetch_all(conn)
