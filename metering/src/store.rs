@@ -92,20 +92,6 @@ fn is_taken_key(e: &sqlx::Error) -> bool {
     }
 }
 
-/// The batch's event columns as the CTE `input`, followed by the rest of a statement.
-macro_rules! with_input {
-    ($rest:literal) => {
-        concat!(
-            "WITH input AS (
-                 SELECT * FROM UNNEST($1::int4[], $2::text[], $3::text[], $4::text[], $5::text[],
-                                      $6::numeric[], $7::timestamptz[], $8::text[], $9::text[], $10::text[], $11::numeric[])
-                     AS t(idx, tenant_id, event_id, meter, subject, quantity, time, region, service, properties, cost_usd)
-             )",
-            $rest
-        )
-    };
-}
-
 /// Every key is free (the fast path): claim them all, by binary `COPY`. A taken key fails
 /// the whole `COPY` with a unique violation (and the caller takes the slow path).
 const CLAIM_ALL: &str =
@@ -148,8 +134,12 @@ async fn copy_rows(conn: &mut PgConnection, rows: &[RawRow<'_>]) -> Result<()> {
 }
 
 /// Some keys may be taken: claim the free ones and insert exactly their raw rows.
-const INSERT_NEW: &str = with_input!(
-    ", claimed AS (
+const INSERT_NEW: &str = "
+    WITH input AS (
+         SELECT * FROM UNNEST($1::int4[], $2::text[], $3::text[], $4::text[], $5::text[],
+                              $6::numeric[], $7::timestamptz[], $8::text[], $9::text[], $10::text[], $11::numeric[])
+             AS t(idx, tenant_id, event_id, meter, subject, quantity, time, region, service, properties, cost_usd)
+     ), claimed AS (
          INSERT INTO metering_event_ids (tenant_id, event_id, event_time)
          SELECT tenant_id, event_id, time FROM input
          ON CONFLICT DO NOTHING
@@ -160,8 +150,7 @@ const INSERT_NEW: &str = with_input!(
                 i.properties::jsonb, i.cost_usd
          FROM input i JOIN claimed c USING (tenant_id, event_id)
      )
-     SELECT i.idx FROM input i JOIN claimed c USING (tenant_id, event_id)"
-);
+     SELECT i.idx FROM input i JOIN claimed c USING (tenant_id, event_id)";
 
 fn bind_events<'q>(
     q: sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments>,

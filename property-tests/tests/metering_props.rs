@@ -9,7 +9,7 @@ use metering::{ingest_batch, Aggregation, Meter, MeterCode, UsageEvent};
 use proptest::prelude::*;
 use rust_decimal::Decimal;
 use serde_json::json;
-use sqlx::{PgPool, Row};
+use sqlx::PgPool;
 
 const METERS: [&str; 6] = [
     "p_sum", "p_count", "p_max", "p_latest", "p_unique", "p_gauge",
@@ -157,46 +157,30 @@ async fn add_tenant(pool: &PgPool, id: &str) {
 /// Every rollup row and set member of a tenant, as text, tenant column left out.
 async fn snapshot(pool: &PgPool, tenant: &str) -> Vec<String> {
     let cols = "meter, bucket::text, aggregation, value::text, event_count::text, cost_usd::text, latest_time::text, latest_id";
-    let mut out = Vec::new();
-    for table in [
+    let mut queries: Vec<String> = [
         "metering_rollup_5m",
         "metering_rollup_1h",
         "metering_rollup_1d",
-    ] {
-        let sql = format!(
+    ]
+    .iter()
+    .map(|table| {
+        format!(
             "SELECT concat_ws('|', '{table}', {cols}, subject, region, service) FROM {table}
-             WHERE tenant_id = $1 ORDER BY 1"
-        );
-        out.extend(
-            sqlx::query(&sql)
-                .bind(tenant)
-                .fetch_all(pool)
-                .await
-                .unwrap()
-                .iter()
-                .map(|r| r.get::<String, _>(0)),
-        );
+                 WHERE tenant_id = $1 ORDER BY 1"
+        )
+    })
+    .collect();
+    queries.push(format!("SELECT concat_ws('|', {cols}, period_month::text, period_end::text) FROM metering_rollup_month WHERE tenant_id = $1 ORDER BY 1"));
+    queries.push("SELECT concat_ws('|', grain, meter, bucket::text, subject, region, service, value) FROM metering_unique_values WHERE tenant_id = $1 ORDER BY 1".into());
+    let mut out = Vec::new();
+    for sql in &queries {
+        let rows: Vec<String> = sqlx::query_scalar(sql)
+            .bind(tenant)
+            .fetch_all(pool)
+            .await
+            .unwrap();
+        out.extend(rows);
     }
-    let month = format!("SELECT concat_ws('|', {cols}, period_month::text, period_end::text) FROM metering_rollup_month WHERE tenant_id = $1 ORDER BY 1");
-    out.extend(
-        sqlx::query(&month)
-            .bind(tenant)
-            .fetch_all(pool)
-            .await
-            .unwrap()
-            .iter()
-            .map(|r| r.get::<String, _>(0)),
-    );
-    let sets = "SELECT concat_ws('|', grain, meter, bucket::text, subject, region, service, value) FROM metering_unique_values WHERE tenant_id = $1 ORDER BY 1";
-    out.extend(
-        sqlx::query(sets)
-            .bind(tenant)
-            .fetch_all(pool)
-            .await
-            .unwrap()
-            .iter()
-            .map(|r| r.get::<String, _>(0)),
-    );
     out
 }
 
