@@ -124,12 +124,24 @@ pub async fn ingest_batch_with(
     if events.is_empty() {
         return Ok(BatchOutcome::default());
     }
+    let t0 = std::time::Instant::now();
     let mut conn = pool.acquire().await?;
+    let acquired = t0.elapsed();
     // Partition DDL commits on its own, so the batch transaction never holds its locks.
     store::ensure_partitions(&mut conn, &months_of(events)).await?;
     let mut tx = sqlx::Connection::begin(&mut *conn).await?;
+    let began = t0.elapsed();
     let outcome = ingest_in_transaction_with(&mut tx, events, hook).await?;
+    let body = t0.elapsed();
     tx.commit().await?;
+    tracing::debug!(
+        events = events.len(),
+        acquire_us = acquired.as_micros() as u64,
+        begin_us = (began - acquired).as_micros() as u64,
+        body_us = (body - began).as_micros() as u64,
+        commit_us = (t0.elapsed() - body).as_micros() as u64,
+        "ingest_batch"
+    );
     Ok(outcome)
 }
 
@@ -169,6 +181,7 @@ pub async fn ingest_in_transaction_with(
     // Sorted by key: concurrent batches claim keys in one global order and cannot deadlock.
     candidates.sort_unstable_by_key(|&i| (events[i].tenant.as_str(), events[i].id.as_str()));
 
+    let t0 = std::time::Instant::now();
     let tenants = load_tenants(conn, events).await?;
     let meters = load_meters(conn, events).await?;
     let mut raw = Vec::with_capacity(candidates.len());
@@ -201,11 +214,13 @@ pub async fn ingest_in_transaction_with(
         }
     }
 
+    let looked_up = t0.elapsed();
     let inserted = if raw.is_empty() {
         vec![]
     } else {
         store::insert_events(conn, &raw).await?
     };
+    let copied = t0.elapsed();
     let mut aggs = Aggregates::default();
     let mut periods: HashMap<&str, MonthPeriod> = HashMap::new();
     let mut counted = Vec::with_capacity(if hook.is_some() { inserted.len() } else { 0 });
@@ -241,8 +256,17 @@ pub async fn ingest_in_transaction_with(
         }
     }
     aggs.fold_coarser()?;
+    let aggregated = t0.elapsed();
     store::grow_unique_sets(conn, &mut aggs).await?;
     store::upsert_rollups(conn, &aggs).await?;
+    tracing::debug!(
+        lookup_us = looked_up.as_micros() as u64,
+        insert_us = (copied - looked_up).as_micros() as u64,
+        aggregate_us = (aggregated - copied).as_micros() as u64,
+        upsert_us = (t0.elapsed() - aggregated).as_micros() as u64,
+        rows = aggs.fixed.len(),
+        "ingest steps"
+    );
     store::park(conn, &parked).await?;
     if let Some(hook) = hook {
         if !counted.is_empty() {

@@ -184,3 +184,71 @@ async fn consumer_writes_batches_dead_letters_poison_and_commits() {
         .sum();
     assert_eq!(sum, produced as i64);
 }
+
+/// `max_buffered_bytes` bounds what the reader holds ahead of the writers: with room for only
+/// a few messages every batch stays that small, and the stream still drains completely.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn read_ahead_is_bounded_by_the_byte_budget() {
+    let pool = fresh_db().await;
+    for t in ["t0", "t1", "t2"] {
+        tenant(&pool, t, "IN", "UTC").await;
+    }
+    let cluster = MockCluster::new(1).unwrap();
+    cluster.create_topic("usage", 3, 1).unwrap();
+    cluster.create_topic("dlq", 1, 1).unwrap();
+    let brokers = cluster.bootstrap_servers();
+    let producer: FutureProducer = ClientConfig::new()
+        .set("bootstrap.servers", &brokers)
+        .create()
+        .unwrap();
+    let recent = (chrono::Utc::now() - chrono::Duration::minutes(10)).to_rfc3339();
+    let mut smallest = usize::MAX;
+    for i in 0..120u64 {
+        let key = format!("t{}", i % 3);
+        let ev = event_json(&format!("e{i}"), &key, "api_calls", "2", &recent, json!({}));
+        let payload = ev.to_string();
+        smallest = smallest.min(payload.len() + key.len());
+        produce(&producer, "usage", &key, payload.as_bytes()).await;
+    }
+    const BUDGET: usize = 1_000;
+    let mut config = ConsumerConfig::new(brokers);
+    config.topic = "usage".into();
+    config.dlq_topic = "dlq".into();
+    config.group = "budget".into();
+    config.max_buffered_bytes = BUDGET;
+    config.max_batch_wait = Duration::from_millis(20);
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let handle = tokio::spawn(run_consumer(config, pool.clone(), async {
+        let _ = stopped.await;
+    }));
+    let p = pool.clone();
+    eventually(60, "all 120 events counted", || {
+        let p = p.clone();
+        async move {
+            let n: i64 = sqlx::query_scalar("SELECT count(*) FROM metering_event_ids")
+                .fetch_one(&p)
+                .await
+                .unwrap();
+            n == 120
+        }
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    stop.send(()).unwrap();
+    let stats = handle.await.unwrap().unwrap();
+    assert_eq!((stats.messages, stats.accepted), (120, 120));
+    // No batch can hold more messages than the budget has room for.
+    let most_per_batch = (BUDGET / smallest) as u64;
+    assert!(most_per_batch < 10, "messages are ~{smallest} bytes");
+    assert!(
+        stats.batches >= 120 / most_per_batch,
+        "{} batches for 120 messages with room for {most_per_batch} at a time",
+        stats.batches
+    );
+    let total: rust_decimal::Decimal =
+        sqlx::query_scalar("SELECT sum(value) FROM metering_rollup_month")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert_eq!(total, rust_decimal::Decimal::from(240));
+}

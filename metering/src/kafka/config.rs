@@ -7,6 +7,12 @@ use crate::error::{MeteringError, Result};
 /// Most concurrent writer tasks a consumer runs (each holds a database connection).
 pub const MAX_WRITERS: usize = 16;
 
+/// Largest `max_buffered_bytes` (the budget is a semaphore of `u32` permits).
+pub const MAX_BUFFERED_BYTES: usize = 1 << 30;
+
+/// Batches a writer's inbox holds (a count bound on top of `max_buffered_bytes`).
+pub const INBOX_BATCHES: usize = 4;
+
 /// What `run_consumer` needs. Build with [`ConsumerConfig::new`] or [`ConsumerConfig::from_env`].
 #[derive(Debug, Clone)]
 pub struct ConsumerConfig {
@@ -30,6 +36,10 @@ pub struct ConsumerConfig {
     /// Concurrent writer tasks, each with its own database connection. A partition belongs
     /// to one writer (`partition % writers`), so its batches stay in order.
     pub writers: usize,
+    /// Most message bytes (key + value) read from Kafka and not yet written, across all
+    /// writers. With it a writer's inbox can hold several batches, so the reader keeps feeding
+    /// the other writers while one is busy (no head-of-line blocking), and memory stays bounded.
+    pub max_buffered_bytes: usize,
     /// Extra librdkafka consumer properties (tests and benchmarks tune fetch sizes here).
     pub consumer_overrides: Vec<(String, String)>,
 }
@@ -47,6 +57,7 @@ impl ConsumerConfig {
             max_batch_wait: Duration::from_millis(200),
             rebalance_drain_timeout: Duration::from_secs(10),
             writers: 4,
+            max_buffered_bytes: 64 * 1024 * 1024,
             consumer_overrides: Vec::new(),
         }
     }
@@ -86,6 +97,11 @@ impl ConsumerConfig {
                 "writers must be between 1 and {MAX_WRITERS}"
             )));
         }
+        if self.max_buffered_bytes == 0 || self.max_buffered_bytes > MAX_BUFFERED_BYTES {
+            return Err(MeteringError::Config(format!(
+                "max_buffered_bytes must be between 1 and {MAX_BUFFERED_BYTES}"
+            )));
+        }
         if self.max_batch_bytes == 0 || self.max_batch_wait.is_zero() {
             return Err(MeteringError::Config(
                 "batch bounds must be positive".into(),
@@ -97,5 +113,23 @@ impl ConsumerConfig {
             ));
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_read_ahead_budget_is_bounded_and_positive() {
+        let mut c = ConsumerConfig::new("127.0.0.1:9092");
+        assert!(c.validate().is_ok());
+        c.max_buffered_bytes = 0;
+        let err = c.validate().unwrap_err().to_string();
+        assert!(err.contains("max_buffered_bytes"), "{err}");
+        c.max_buffered_bytes = MAX_BUFFERED_BYTES + 1;
+        assert!(c.validate().is_err());
+        c.max_buffered_bytes = MAX_BUFFERED_BYTES;
+        assert!(c.validate().is_ok());
     }
 }

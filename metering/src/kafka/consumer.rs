@@ -11,9 +11,9 @@ use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
 use rdkafka::message::Message;
 use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 use sqlx::PgPool;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{mpsc, watch, Semaphore};
 
-use super::config::ConsumerConfig;
+use super::config::{ConsumerConfig, INBOX_BATCHES};
 use super::context::{DrainContext, Progress};
 use super::dlq::{self, DeadLetter};
 use crate::error::Result;
@@ -40,6 +40,8 @@ struct Received {
     offset: i64,
     key: Option<Vec<u8>>,
     payload: Option<Vec<u8>>,
+    /// Its share of `max_buffered_bytes`, returned once its batch is done.
+    cost: u32,
 }
 
 type Kafka = StreamConsumer<DrainContext>;
@@ -53,7 +55,13 @@ fn consumer(config: &ConsumerConfig, progress: Arc<Progress>) -> Result<Kafka> {
         .set("enable.auto.offset.store", "false")
         .set("auto.offset.reset", "earliest")
         .set("enable.partition.eof", "false")
-        .set("session.timeout.ms", "10000");
+        .set("session.timeout.ms", "10000")
+        // How long a broker may hold a fetch while it has less than fetch.min.bytes. Kafka
+        // answers as soon as data is there; tansu 0.6 holds every fetch for the whole wait,
+        // so librdkafka's 500 ms default capped a consumer at one fetch per 500 ms (about
+        // 80,000 events/s, docs/BENCHMARKS.md). 25 ms costs an idle consumer 40 small
+        // requests a second per broker.
+        .set("fetch.wait.max.ms", "25");
     for (k, v) in &config.consumer_overrides {
         cc.set(k, v);
     }
@@ -90,10 +98,11 @@ pub async fn run_consumer_with(
     let kafka = Arc::new(consumer(&config, progress.clone())?);
     let producer = dlq::producer(&config.brokers)?;
     let (stop_tx, stop_rx) = watch::channel(false);
+    let budget = Arc::new(Semaphore::new(config.max_buffered_bytes));
     let mut inboxes = Vec::with_capacity(config.writers);
     let mut writers = tokio::task::JoinSet::new();
     for _ in 0..config.writers {
-        let (tx, rx) = mpsc::channel::<Received>(config.max_batch_events);
+        let (tx, rx) = mpsc::channel::<Received>(config.max_batch_events * INBOX_BATCHES);
         inboxes.push(tx);
         let processor = Processor {
             config: config.clone(),
@@ -102,11 +111,21 @@ pub async fn run_consumer_with(
             kafka: kafka.clone(),
             progress: progress.clone(),
             hook: hook.clone(),
+            budget: budget.clone(),
             stats: ConsumerStats::default(),
         };
         writers.spawn(processor.run(rx, stop_rx.clone()));
     }
-    let reader = tokio::spawn(read(kafka.clone(), inboxes, progress.clone(), stop_rx));
+    let reader = tokio::spawn(read(
+        kafka.clone(),
+        inboxes,
+        progress.clone(),
+        Budget {
+            bytes: budget,
+            max: config.max_buffered_bytes,
+        },
+        stop_rx,
+    ));
     let mut shutdown = std::pin::pin!(futures::FutureExt::fuse(shutdown));
     let mut stats = ConsumerStats::default();
     let mut result = Ok(());
@@ -154,13 +173,30 @@ impl ConsumerStats {
     }
 }
 
+/// The bytes read and not yet written (`max_buffered_bytes`).
+struct Budget {
+    bytes: Arc<Semaphore>,
+    max: usize,
+}
+
+impl Budget {
+    /// A message's share: its key and value bytes (at least 1, at most the whole budget).
+    fn cost(&self, msg: &impl Message) -> u32 {
+        let len = msg.payload().map_or(0, <[u8]>::len) + msg.key().map_or(0, <[u8]>::len);
+        u32::try_from(len.clamp(1, self.max)).unwrap_or(u32::MAX)
+    }
+}
+
 /// The reader: receives and detaches messages, and hands each to the writer that owns
 /// its partition (`partition % writers`), so a partition's batches stay in order and its
-/// offsets are stored by one writer only. Rebalance callbacks run in here.
+/// offsets are stored by one writer only. Each writer's inbox holds several batches and the
+/// reader only waits when the byte budget is spent (or an inbox holds `INBOX_BATCHES`
+/// batches), so one busy writer does not starve the others. Rebalance callbacks run in here.
 async fn read(
     kafka: Arc<Kafka>,
     inboxes: Vec<mpsc::Sender<Received>>,
     progress: Arc<Progress>,
+    budget: Budget,
     mut stop: watch::Receiver<bool>,
 ) {
     loop {
@@ -176,11 +212,26 @@ async fn read(
                 continue;
             }
         };
+        let cost = budget.cost(&msg);
+        match budget.bytes.try_acquire_many(cost) {
+            Ok(permit) => permit.forget(),
+            Err(_) => {
+                let acquired = tokio::select! {
+                    _ = stop.changed() => return,
+                    p = budget.bytes.acquire_many(cost) => p,
+                };
+                match acquired {
+                    Ok(permit) => permit.forget(),
+                    Err(_) => return,
+                }
+            }
+        }
         let received = Received {
             partition: msg.partition(),
             offset: msg.offset(),
             key: msg.key().map(<[u8]>::to_vec),
             payload: msg.payload().map(<[u8]>::to_vec),
+            cost,
         };
         drop(msg);
         let owner = usize::try_from(received.partition).unwrap_or(0) % inboxes.len();
@@ -208,6 +259,7 @@ async fn collect(
     config: &ConsumerConfig,
 ) -> Option<Vec<Received>> {
     let first = rx.recv().await?;
+    let opened = std::time::Instant::now();
     let deadline = tokio::time::Instant::now() + config.max_batch_wait;
     let mut bytes = first.payload.as_ref().map_or(0, Vec::len);
     let mut batch = vec![first];
@@ -230,6 +282,11 @@ async fn collect(
             Ok(None) | Err(_) => break,
         }
     }
+    tracing::debug!(
+        events = batch.len(),
+        collect_ms = opened.elapsed().as_millis() as u64,
+        "batch collected"
+    );
     Some(batch)
 }
 
@@ -240,6 +297,8 @@ struct Processor {
     kafka: Arc<Kafka>,
     progress: Arc<Progress>,
     hook: Option<Arc<dyn BatchHook>>,
+    /// `max_buffered_bytes`: a batch's share goes back once it is done.
+    budget: Arc<Semaphore>,
     stats: ConsumerStats,
 }
 
@@ -260,8 +319,11 @@ impl Processor {
                 batch = collect(&mut rx, &self.config) => batch,
             };
             let Some(batch) = batch else { break Ok(()) };
+            let cost: usize = batch.iter().map(|m| m.cost as usize).sum();
             // A stop during the batch lets it finish, or abandon its retries (offsets unstored).
-            if let Err(e) = self.process(batch, stop.clone()).await {
+            let processed = self.process(batch, stop.clone()).await;
+            self.budget.add_permits(cost);
+            if let Err(e) = processed {
                 break Err(e);
             }
         };
@@ -270,6 +332,7 @@ impl Processor {
 
     async fn process(&mut self, batch: Vec<Received>, stop: watch::Receiver<bool>) -> Result<()> {
         let now = Utc::now();
+        let t0 = std::time::Instant::now();
         let mut events = Vec::with_capacity(batch.len());
         let mut origins = Vec::with_capacity(batch.len());
         let mut letters = Vec::new();
@@ -294,12 +357,19 @@ impl Processor {
                 }),
             }
         }
+        let parsed_at = t0.elapsed();
         let Some(outcome) = self
             .write(&events, &origins, &mut letters, stop.clone())
             .await
         else {
             return Ok(());
         };
+        tracing::debug!(
+            events = events.len(),
+            parse_ms = parsed_at.as_millis() as u64,
+            write_ms = (t0.elapsed() - parsed_at).as_millis() as u64,
+            "batch written"
+        );
         if !letters.is_empty() {
             let sent = retry("DLQ delivery", stop, || {
                 dlq::send_all(&self.producer, &self.config.dlq_topic, &letters)

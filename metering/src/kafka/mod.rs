@@ -10,6 +10,6 @@ mod consumer;
 mod context;
 mod dlq;
 
-pub use config::{ConsumerConfig, MAX_WRITERS};
+pub use config::{ConsumerConfig, MAX_BUFFERED_BYTES, MAX_WRITERS};
 pub use consumer::{run_consumer, run_consumer_with, ConsumerStats};
 pub use dlq::ERROR_HEADER;
