@@ -25,6 +25,31 @@ async fn produce(producer: &FutureProducer, topic: &str, key: &str, payload: &[u
         .unwrap();
 }
 
+/// A consumer of topic `usage` (dead letters to `dlq`) in group `group`.
+fn config(brokers: &str, group: &str) -> ConsumerConfig {
+    let mut config = ConsumerConfig::new(brokers);
+    config.topic = "usage".into();
+    config.dlq_topic = "dlq".into();
+    config.group = group.into();
+    config
+}
+
+/// Waits until `n` distinct events have been counted.
+async fn wait_counted(pool: &sqlx::PgPool, n: i64) {
+    let p = pool.clone();
+    eventually(60, &format!("{n} events counted"), || {
+        let p = p.clone();
+        async move {
+            let counted: i64 = sqlx::query_scalar("SELECT count(*) FROM metering_event_ids")
+                .fetch_one(&p)
+                .await
+                .unwrap();
+            counted == n
+        }
+    })
+    .await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn consumer_writes_batches_dead_letters_poison_and_commits() {
     let pool = fresh_db().await;
@@ -85,28 +110,14 @@ async fn consumer_writes_batches_dead_letters_poison_and_commits() {
     }
     let produced = 300 + 30 + 12 + 2;
 
-    let mut config = ConsumerConfig::new(brokers.clone());
-    config.topic = "usage".into();
-    config.dlq_topic = "dlq".into();
-    config.group = "g1".into();
+    let mut config = config(&brokers, "g1");
     config.max_batch_events = 64;
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let handle = tokio::spawn(run_consumer(config, pool.clone(), async {
         let _ = stopped.await;
     }));
 
-    let p = pool.clone();
-    eventually(60, "all valid events in the rollups", || {
-        let p = p.clone();
-        async move {
-            let n: i64 = sqlx::query_scalar("SELECT count(*) FROM metering_event_ids")
-                .fetch_one(&p)
-                .await
-                .unwrap();
-            n == 302
-        }
-    })
-    .await;
+    wait_counted(&pool, 302).await;
     // Give the last batch time to store its offsets, then stop.
     tokio::time::sleep(Duration::from_millis(500)).await;
     stop.send(()).unwrap();
@@ -211,28 +222,14 @@ async fn read_ahead_is_bounded_by_the_byte_budget() {
         produce(&producer, "usage", &key, payload.as_bytes()).await;
     }
     const BUDGET: usize = 1_000;
-    let mut config = ConsumerConfig::new(brokers);
-    config.topic = "usage".into();
-    config.dlq_topic = "dlq".into();
-    config.group = "budget".into();
+    let mut config = config(&brokers, "budget");
     config.max_buffered_bytes = BUDGET;
     config.max_batch_wait = Duration::from_millis(20);
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let handle = tokio::spawn(run_consumer(config, pool.clone(), async {
         let _ = stopped.await;
     }));
-    let p = pool.clone();
-    eventually(60, "all 120 events counted", || {
-        let p = p.clone();
-        async move {
-            let n: i64 = sqlx::query_scalar("SELECT count(*) FROM metering_event_ids")
-                .fetch_one(&p)
-                .await
-                .unwrap();
-            n == 120
-        }
-    })
-    .await;
+    wait_counted(&pool, 120).await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     stop.send(()).unwrap();
     let stats = handle.await.unwrap().unwrap();
