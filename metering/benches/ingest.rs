@@ -273,15 +273,9 @@ async fn kafka(pool: &PgPool, brokers: &str, topic: &str, n: usize) -> KafkaRun 
     config.dlq_topic = "usage-bench-dlq".into();
     config.group = format!("bench-{run}");
     config.consumer_overrides = vec![("fetch.max.bytes".into(), "52428800".into())];
-    for pair in std::env::var("METERING_KAFKA_CONSUMER_PROPERTIES")
-        .unwrap_or_default()
-        .split(',')
-        .filter(|p| !p.is_empty())
-    {
-        if let Some((k, v)) = pair.split_once('=') {
-            config.consumer_overrides.push((k.into(), v.into()));
-        }
-    }
+    config.add_consumer_properties(
+        &std::env::var("METERING_KAFKA_CONSUMER_PROPERTIES").unwrap_or_default(),
+    );
     if let Some(n) = env_usize("METERING_BENCH_MAX_BATCH_EVENTS") {
         config.max_batch_events = n;
     }

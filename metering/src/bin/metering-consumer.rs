@@ -24,16 +24,9 @@ async fn main() {
         config.max_batch_events = usize::try_from(n).unwrap_or(config.max_batch_events);
     }
     // Extra librdkafka consumer properties, `key=value,key=value` (tests, diagnosis).
-    for pair in std::env::var("METERING_KAFKA_CONSUMER_PROPERTIES")
-        .unwrap_or_default()
-        .split(',')
-    {
-        if let Some((k, v)) = pair.split_once('=') {
-            config
-                .consumer_overrides
-                .push((k.trim().into(), v.trim().into()));
-        }
-    }
+    config.add_consumer_properties(
+        &std::env::var("METERING_KAFKA_CONSUMER_PROPERTIES").unwrap_or_default(),
+    );
     if let Some(ms) = env_number("METERING_MAX_BATCH_WAIT_MS") {
         config.max_batch_wait = Duration::from_millis(ms);
     }

@@ -85,6 +85,18 @@ impl ConsumerConfig {
         Ok(Some(c))
     }
 
+    /// Adds librdkafka properties written `key=value,key=value` (the
+    /// `METERING_KAFKA_CONSUMER_PROPERTIES` form) to `consumer_overrides`; pieces without `=`
+    /// are ignored.
+    pub fn add_consumer_properties(&mut self, pairs: &str) {
+        for pair in pairs.split(',') {
+            if let Some((k, v)) = pair.split_once('=') {
+                self.consumer_overrides
+                    .push((k.trim().into(), v.trim().into()));
+            }
+        }
+    }
+
     pub(crate) fn validate(&self) -> Result<()> {
         if self.max_batch_events == 0 || self.max_batch_events > crate::MAX_BATCH_EVENTS {
             return Err(MeteringError::Config(format!(
@@ -131,5 +143,18 @@ mod tests {
         assert!(c.validate().is_err());
         c.max_buffered_bytes = MAX_BUFFERED_BYTES;
         assert!(c.validate().is_ok());
+    }
+
+    #[test]
+    fn consumer_properties_are_read_as_key_value_pairs() {
+        let mut c = ConsumerConfig::new("127.0.0.1:9092");
+        c.add_consumer_properties(" fetch.wait.max.ms = 10,bogus,,group.instance.id=a=b");
+        assert_eq!(
+            c.consumer_overrides,
+            vec![
+                ("fetch.wait.max.ms".to_string(), "10".to_string()),
+                ("group.instance.id".to_string(), "a=b".to_string()),
+            ]
+        );
     }
 }
