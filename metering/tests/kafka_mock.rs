@@ -11,7 +11,7 @@ use metering::kafka::{run_consumer, ConsumerConfig, ERROR_HEADER};
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::{Headers, Message};
 use rdkafka::mocking::MockCluster;
-use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::producer::{DefaultProducerContext, FutureProducer, FutureRecord};
 use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 use serde_json::json;
 
@@ -23,6 +23,24 @@ async fn produce(producer: &FutureProducer, topic: &str, key: &str, payload: &[u
         )
         .await
         .unwrap();
+}
+
+/// A mock cluster with topics `usage` (3 partitions) and `dlq`, its bootstrap servers and a
+/// producer for it (the cluster lives as long as the returned handle).
+fn mock_cluster() -> (
+    MockCluster<'static, DefaultProducerContext>,
+    String,
+    FutureProducer,
+) {
+    let cluster = MockCluster::new(1).unwrap();
+    cluster.create_topic("usage", 3, 1).unwrap();
+    cluster.create_topic("dlq", 1, 1).unwrap();
+    let brokers = cluster.bootstrap_servers();
+    let producer: FutureProducer = ClientConfig::new()
+        .set("bootstrap.servers", &brokers)
+        .create()
+        .unwrap();
+    (cluster, brokers, producer)
 }
 
 /// A consumer of topic `usage` (dead letters to `dlq`) in group `group`.
@@ -54,14 +72,7 @@ async fn wait_counted(pool: &sqlx::PgPool, n: i64) {
 async fn consumer_writes_batches_dead_letters_poison_and_commits() {
     let pool = fresh_db().await;
     tenant(&pool, "acme", "IN", "UTC").await;
-    let cluster = MockCluster::new(1).unwrap();
-    cluster.create_topic("usage", 3, 1).unwrap();
-    cluster.create_topic("dlq", 1, 1).unwrap();
-    let brokers = cluster.bootstrap_servers();
-    let producer: FutureProducer = ClientConfig::new()
-        .set("bootstrap.servers", &brokers)
-        .create()
-        .unwrap();
+    let (_cluster, brokers, producer) = mock_cluster();
 
     let recent = (chrono::Utc::now() - chrono::Duration::minutes(10)).to_rfc3339();
     let mut expected_total = 0u64;
@@ -204,14 +215,7 @@ async fn read_ahead_is_bounded_by_the_byte_budget() {
     for t in ["t0", "t1", "t2"] {
         tenant(&pool, t, "IN", "UTC").await;
     }
-    let cluster = MockCluster::new(1).unwrap();
-    cluster.create_topic("usage", 3, 1).unwrap();
-    cluster.create_topic("dlq", 1, 1).unwrap();
-    let brokers = cluster.bootstrap_servers();
-    let producer: FutureProducer = ClientConfig::new()
-        .set("bootstrap.servers", &brokers)
-        .create()
-        .unwrap();
+    let (_cluster, brokers, producer) = mock_cluster();
     let recent = (chrono::Utc::now() - chrono::Duration::minutes(10)).to_rfc3339();
     let mut smallest = usize::MAX;
     for i in 0..120u64 {
