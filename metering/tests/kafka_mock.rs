@@ -7,7 +7,7 @@ mod common;
 use std::time::Duration;
 
 use common::*;
-use metering::kafka::{run_consumer, ConsumerConfig, ERROR_HEADER};
+use metering::kafka::{run_consumer, ConsumerConfig, ConsumerStats, ERROR_HEADER};
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::{Headers, Message};
 use rdkafka::mocking::MockCluster;
@@ -52,8 +52,17 @@ fn config(brokers: &str, group: &str) -> ConsumerConfig {
     config
 }
 
-/// Waits until `n` distinct events have been counted.
-async fn wait_counted(pool: &sqlx::PgPool, n: i64) {
+/// Runs a consumer until `n` distinct events are counted, gives the last batch time to store
+/// its offsets, stops it and returns its totals.
+async fn consume_until_counted(
+    config: ConsumerConfig,
+    pool: &sqlx::PgPool,
+    n: i64,
+) -> ConsumerStats {
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let handle = tokio::spawn(run_consumer(config, pool.clone(), async {
+        let _ = stopped.await;
+    }));
     let p = pool.clone();
     eventually(60, &format!("{n} events counted"), || {
         let p = p.clone();
@@ -66,6 +75,9 @@ async fn wait_counted(pool: &sqlx::PgPool, n: i64) {
         }
     })
     .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    stop.send(()).unwrap();
+    handle.await.unwrap().unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -123,16 +135,7 @@ async fn consumer_writes_batches_dead_letters_poison_and_commits() {
 
     let mut config = config(&brokers, "g1");
     config.max_batch_events = 64;
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let handle = tokio::spawn(run_consumer(config, pool.clone(), async {
-        let _ = stopped.await;
-    }));
-
-    wait_counted(&pool, 302).await;
-    // Give the last batch time to store its offsets, then stop.
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    stop.send(()).unwrap();
-    let stats = handle.await.unwrap().unwrap();
+    let stats = consume_until_counted(config, &pool, 302).await;
     assert_eq!(stats.messages, produced);
     assert_eq!(
         (stats.accepted, stats.duplicates, stats.dead_lettered),
@@ -229,14 +232,7 @@ async fn read_ahead_is_bounded_by_the_byte_budget() {
     let mut config = config(&brokers, "budget");
     config.max_buffered_bytes = BUDGET;
     config.max_batch_wait = Duration::from_millis(20);
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let handle = tokio::spawn(run_consumer(config, pool.clone(), async {
-        let _ = stopped.await;
-    }));
-    wait_counted(&pool, 120).await;
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    stop.send(()).unwrap();
-    let stats = handle.await.unwrap().unwrap();
+    let stats = consume_until_counted(config, &pool, 120).await;
     assert_eq!((stats.messages, stats.accepted), (120, 120));
     // No batch can hold more messages than the budget has room for.
     let most_per_batch = (BUDGET / smallest) as u64;
