@@ -4,11 +4,13 @@
 //! 2. the write path directly, batches of 1,000 (what HTTP does), 1 and 4 concurrent writers;
 //! 3. Kafka → committed rollups, with the consumer's default batch bounds and writers
 //!    (`METERING_BENCH_MAX_BATCH_EVENTS`, `METERING_BENCH_WRITERS` override): a backlog produced
-//!    before the consumer starts, consumed alone (timed from its first committed batch); then
+//!    before the consumer starts, consumed alone (timed from 10 % to 90 % counted); then
 //!    the same number produced while the consumer runs, both on the same cores;
 //! 4. event-to-queryable latency at a steady produce rate (p50 / p99 over probe events).
 //!
-//! `METERING_BENCH_EVENTS` (default 200,000) sets the row count.
+//! `METERING_BENCH_EVENTS` (default 200,000) sets the row count, `METERING_BENCH_PARTITIONS`
+//! (default 3) the Kafka topic's partitions. The backlog phase also prints the CPU it cost per
+//! event, split between this process (the consumer) and the PostgreSQL processes (`/proc`).
 
 #![allow(clippy::float_arithmetic)] // events/s figures for a report, never quantities
 
@@ -156,6 +158,35 @@ async fn copy_ceiling(pool: &PgPool, events: &[UsageEvent]) -> (f64, f64, f64) {
     (rates[1], rates[0], rates[2])
 }
 
+/// CPU seconds used so far by this process and by every PostgreSQL process on the machine
+/// (`/proc`, Linux; zeros where unreadable). The stack's server is local, so the difference
+/// over a phase splits its CPU between the consumer (this process) and the database.
+fn cpu_seconds() -> (f64, f64) {
+    // /proc counts in USER_HZ, which the kernel ABI fixes at 100 on x86 and arm64.
+    let tick = 0.01;
+    let ticks = |stat: &str| -> Option<(String, u64)> {
+        let (head, tail) = stat.rsplit_once(')')?;
+        let comm = head.split_once('(')?.1.to_string();
+        let f: Vec<&str> = tail.split_whitespace().collect();
+        Some((comm, f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?))
+    };
+    let own = std::fs::read_to_string("/proc/self/stat")
+        .ok()
+        .and_then(|s| ticks(&s))
+        .map_or(0, |(_, t)| t);
+    let mut pg = 0;
+    for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        if let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) {
+            if let Some((comm, t)) = ticks(&stat) {
+                if comm.starts_with("postgres") {
+                    pg += t;
+                }
+            }
+        }
+    }
+    (own as f64 * tick, pg as f64 * tick)
+}
+
 /// Partitions of the benchmark topic (`METERING_BENCH_PARTITIONS`, default 3).
 fn partitions() -> i32 {
     env_usize("METERING_BENCH_PARTITIONS").map_or(3, |n| n.clamp(1, 64) as i32)
@@ -266,9 +297,11 @@ async fn wait_written(pool: &PgPool, target: i64, n: usize) -> i64 {
 struct KafkaRun {
     /// Producing the backlog (nothing consuming).
     produce: f64,
-    /// Consuming a backlog that was produced before the consumer started: events/s from the
-    /// first committed batch to the last (the group join is not counted).
+    /// Consuming a backlog that was produced before the consumer started: events/s while the
+    /// count went from 10 % to 90 % of it.
     backlog: f64,
+    /// CPU µs per event while consuming the backlog: (this process, PostgreSQL).
+    backlog_cpu: (f64, f64),
     /// The older figure: producing and consuming at once on the same cores, timed from the
     /// first send to the last commit.
     concurrent: f64,
@@ -308,15 +341,22 @@ async fn kafka(pool: &PgPool, brokers: &str, topic: &str, n: usize) -> KafkaRun 
     let consumer = tokio::spawn(run_consumer(config, pool.clone(), async {
         let _ = stopped.await;
     }));
-    // Timed from the first committed batch, so joining the group is not counted.
-    let first = wait_written(pool, before + 1, n).await;
-    let first_at = Instant::now();
+    // Timed between 10 % and 90 % of the backlog counted: the steady state, without the group
+    // join and the first round of batches (which all commit at about the same moment, so a
+    // window opened at the first commit counted their work as if it took no time), nor the
+    // tail where the last partition's batches run alone.
     let target = before + n as i64;
+    let tenth = (n / 10) as i64;
+    let low = wait_written(pool, before + tenth.max(1), n).await;
+    let low_at = Instant::now();
+    let (own0, pg0) = cpu_seconds();
+    let high = wait_written(pool, target - tenth, n).await;
+    let (own1, pg1) = cpu_seconds();
+    let counted = usize::try_from(high - low).unwrap_or(0);
+    let backlog_rate = rate(counted, low_at.elapsed());
+    let per_event = |secs: f64| secs * 1e6 / counted.max(1) as f64;
+    let backlog_cpu = (per_event(own1 - own0), per_event(pg1 - pg0));
     wait_written(pool, target, n).await;
-    let backlog_rate = rate(
-        usize::try_from(target - first).unwrap_or(0),
-        first_at.elapsed(),
-    );
 
     // 2. Producing and consuming at once (the figure reported before).
     let again = payloads(&format!("c{run}"), n);
@@ -332,6 +372,7 @@ async fn kafka(pool: &PgPool, brokers: &str, topic: &str, n: usize) -> KafkaRun 
     KafkaRun {
         produce,
         backlog: backlog_rate,
+        backlog_cpu,
         concurrent,
         p50,
         p99,
@@ -476,6 +517,12 @@ fn main() {
             "Kafka → committed rollups, backlog consumed alone: {:.0} events/s ({:.0} % of COPY)",
             k.backlog,
             100.0 * k.backlog / copy
+        );
+        println!(
+            "  CPU per event while consuming the backlog: consumer {:.2} µs, PostgreSQL {:.2} µs (2 cores: at most {:.0} events/s at that cost)",
+            k.backlog_cpu.0,
+            k.backlog_cpu.1,
+            2e6 / (k.backlog_cpu.0 + k.backlog_cpu.1).max(0.01)
         );
         println!(
             "Kafka → committed rollups, produced while consumed (same cores): {:.0} events/s ({:.0} % of COPY)",

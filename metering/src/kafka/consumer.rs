@@ -290,29 +290,6 @@ async fn collect(
     Some(batch)
 }
 
-/// A writer's first stage: collects batches from its inbox and parses them, until the inbox
-/// closes, `stop` flips, or the write stage is gone.
-async fn prepare_batches(
-    mut rx: mpsc::Receiver<Received>,
-    config: Arc<ConsumerConfig>,
-    ready: mpsc::Sender<Prepared>,
-    mut stop: watch::Receiver<bool>,
-) {
-    loop {
-        if *stop.borrow() {
-            return;
-        }
-        let batch = tokio::select! {
-            _ = stop.changed() => return,
-            batch = collect(&mut rx, &config) => batch,
-        };
-        let Some(batch) = batch else { return };
-        if ready.send(prepare(batch, &config.topic)).await.is_err() {
-            return;
-        }
-    }
-}
-
 struct Processor {
     config: Arc<ConsumerConfig>,
     pool: PgPool,
@@ -325,112 +302,62 @@ struct Processor {
     stats: ConsumerStats,
 }
 
-/// A collected batch, parsed: what the write stage takes.
-struct Prepared {
-    batch: Vec<Received>,
-    events: Vec<UsageEvent>,
-    /// `origins[k]` is the index in `batch` of `events[k]`.
-    origins: Vec<usize>,
-    letters: Vec<DeadLetter>,
-    parse: Duration,
-}
-
-/// Parses a batch: valid events, and a dead letter for each message that is not one.
-fn prepare(batch: Vec<Received>, topic: &str) -> Prepared {
-    let now = Utc::now();
-    let t0 = std::time::Instant::now();
-    let mut events = Vec::with_capacity(batch.len());
-    let mut origins = Vec::with_capacity(batch.len());
-    let mut letters = Vec::new();
-    for (i, m) in batch.iter().enumerate() {
-        let parsed = match &m.payload {
-            None => Err(crate::event::FieldError::new(
-                "event",
-                "message has no value",
-            )),
-            Some(p) => UsageEvent::parse_json(p, now),
-        };
-        match parsed {
-            Ok(e) => {
-                events.push(e);
-                origins.push(i);
-            }
-            Err(err) => letters.push(DeadLetter {
-                key: m.key.clone(),
-                payload: m.payload.clone(),
-                reason: err.to_string(),
-                source: format!("{topic}/{}/{}", m.partition, m.offset),
-            }),
-        }
-    }
-    Prepared {
-        batch,
-        events,
-        origins,
-        letters,
-        parse: t0.elapsed(),
-    }
-}
-
-/// Batches collected to be parsed while the writer is in the database: one, so a writer's
-/// next batch is ready when its transaction commits (parsing a batch of 20,000 takes about
-/// a fifth as long as writing it) and at most one parsed batch waits.
-const PREPARED_BATCHES: usize = 1;
-
 impl Processor {
     /// One writer: batches from its inbox until the inbox closes, `stop` flips between
     /// batches, or a batch fails for good. Returns its totals and how it ended.
-    ///
-    /// Two stages on two tasks: one collects and parses the next batch while the other
-    /// writes the current one, so the partition's next transaction does not wait for a
-    /// parse (with 3 partitions, a third of the cores sat idle). Batches are still written
-    /// one at a time and in order, so offsets stay in order.
     async fn run(
         mut self,
-        rx: mpsc::Receiver<Received>,
+        mut rx: mpsc::Receiver<Received>,
         mut stop: watch::Receiver<bool>,
     ) -> (ConsumerStats, Result<()>) {
-        let (ready_tx, mut ready) = mpsc::channel::<Prepared>(PREPARED_BATCHES);
-        let preparer = tokio::spawn(prepare_batches(
-            rx,
-            self.config.clone(),
-            ready_tx,
-            stop.clone(),
-        ));
         let result = loop {
             if *stop.borrow() {
                 break Ok(());
             }
-            let prepared = tokio::select! {
+            let batch = tokio::select! {
                 _ = stop.changed() => break Ok(()),
-                p = ready.recv() => p,
+                batch = collect(&mut rx, &self.config) => batch,
             };
-            let Some(prepared) = prepared else { break Ok(()) };
-            let cost: usize = prepared.batch.iter().map(|m| m.cost as usize).sum();
+            let Some(batch) = batch else { break Ok(()) };
+            let cost: usize = batch.iter().map(|m| m.cost as usize).sum();
             // A stop during the batch lets it finish, or abandon its retries (offsets unstored).
-            let processed = self.process(prepared, stop.clone()).await;
+            let processed = self.process(batch, stop.clone()).await;
             self.budget.add_permits(cost);
             if let Err(e) = processed {
                 break Err(e);
             }
         };
-        // A batch parsed and not written is dropped with its offsets unstored (re-read).
-        drop(ready);
-        preparer.abort();
-        let _ = preparer.await;
         (self.stats, result)
     }
 
-    async fn process(&mut self, prepared: Prepared, stop: watch::Receiver<bool>) -> Result<()> {
-        let Prepared {
-            batch,
-            events,
-            origins,
-            mut letters,
-            parse,
-        } = prepared;
+    async fn process(&mut self, batch: Vec<Received>, stop: watch::Receiver<bool>) -> Result<()> {
+        let now = Utc::now();
         let t0 = std::time::Instant::now();
-        let origins: Vec<&Received> = origins.iter().map(|&i| &batch[i]).collect();
+        let mut events = Vec::with_capacity(batch.len());
+        let mut origins = Vec::with_capacity(batch.len());
+        let mut letters = Vec::new();
+        for m in &batch {
+            let parsed = match &m.payload {
+                None => Err(crate::event::FieldError::new(
+                    "event",
+                    "message has no value",
+                )),
+                Some(p) => UsageEvent::parse_json(p, now),
+            };
+            match parsed {
+                Ok(e) => {
+                    events.push(e);
+                    origins.push(m);
+                }
+                Err(err) => letters.push(DeadLetter {
+                    key: m.key.clone(),
+                    payload: m.payload.clone(),
+                    reason: err.to_string(),
+                    source: format!("{}/{}/{}", self.config.topic, m.partition, m.offset),
+                }),
+            }
+        }
+        let parsed_at = t0.elapsed();
         let Some(outcome) = self
             .write(&events, &origins, &mut letters, stop.clone())
             .await
@@ -439,8 +366,8 @@ impl Processor {
         };
         tracing::debug!(
             events = events.len(),
-            parse_ms = parse.as_millis() as u64,
-            write_ms = t0.elapsed().as_millis() as u64,
+            parse_ms = parsed_at.as_millis() as u64,
+            write_ms = (t0.elapsed() - parsed_at).as_millis() as u64,
             "batch written"
         );
         if !letters.is_empty() {
