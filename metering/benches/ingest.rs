@@ -327,6 +327,7 @@ async fn kafka(pool: &PgPool, brokers: &str, topic: &str, n: usize) -> KafkaRun 
     if let Some(n) = env_usize("METERING_BENCH_WRITERS") {
         config.writers = n;
     }
+    let config_batch = config.max_batch_events;
     println!(
         "Kafka consumer: batches of up to {} events, {} writers",
         config.max_batch_events, config.writers
@@ -354,6 +355,11 @@ async fn kafka(pool: &PgPool, brokers: &str, topic: &str, n: usize) -> KafkaRun 
     let (own1, pg1) = cpu_seconds();
     let counted = usize::try_from(high - low).unwrap_or(0);
     let backlog_rate = rate(counted, low_at.elapsed());
+    if n < 10 * config_batch {
+        println!(
+            "  (warning: a backlog of {n} is under 10 batches of {config_batch}; the 10–90 % window sees a few commits, not a steady state)"
+        );
+    }
     let per_event = |secs: f64| secs * 1e6 / counted.max(1) as f64;
     let backlog_cpu = (per_event(own1 - own0), per_event(pg1 - pg0));
     wait_written(pool, target, n).await;
@@ -501,7 +507,7 @@ fn main() {
             }
             None => {
                 mock = rdkafka::mocking::MockCluster::new(1).unwrap();
-                mock.create_topic(&topic, 3, 1).unwrap();
+                mock.create_topic(&topic, partitions(), 1).unwrap();
                 mock.create_topic("usage-bench-dlq", 1, 1).unwrap();
                 // The mock broker keeps about 5 MB per partition and drops older segments.
                 let capped = n.min(MOCK_MAX_EVENTS);
@@ -518,11 +524,12 @@ fn main() {
             k.backlog,
             100.0 * k.backlog / copy
         );
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
         println!(
-            "  CPU per event while consuming the backlog: consumer {:.2} µs, PostgreSQL {:.2} µs (2 cores: at most {:.0} events/s at that cost)",
+            "  CPU per event while consuming the backlog: consumer {:.2} µs, PostgreSQL {:.2} µs ({cores} cores: at most {:.0} events/s at that cost)",
             k.backlog_cpu.0,
             k.backlog_cpu.1,
-            2e6 / (k.backlog_cpu.0 + k.backlog_cpu.1).max(0.01)
+            cores as f64 * 1e6 / (k.backlog_cpu.0 + k.backlog_cpu.1).max(0.01)
         );
         println!(
             "Kafka → committed rollups, produced while consumed (same cores): {:.0} events/s ({:.0} % of COPY)",
