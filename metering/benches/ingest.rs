@@ -168,7 +168,10 @@ fn cpu_seconds() -> (f64, f64) {
         let (head, tail) = stat.rsplit_once(')')?;
         let comm = head.split_once('(')?.1.to_string();
         let f: Vec<&str> = tail.split_whitespace().collect();
-        Some((comm, f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?))
+        Some((
+            comm,
+            f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?,
+        ))
     };
     let own = std::fs::read_to_string("/proc/self/stat")
         .ok()
