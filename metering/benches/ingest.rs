@@ -9,10 +9,16 @@
 //! 4. event-to-queryable latency at a steady produce rate (p50 / p99 over probe events).
 //!
 //! `METERING_BENCH_EVENTS` (default 200,000) sets the row count, `METERING_BENCH_PARTITIONS`
-//! (default 3) the Kafka topic's partitions. The backlog phase also prints the CPU it cost per
-//! event, split between this process (the consumer) and the PostgreSQL processes (`/proc`).
+//! (default 8) the Kafka topic's partitions. The backlog phase also prints the CPU it cost per
+//! event, split between this process (the consumer), the PostgreSQL processes and the broker,
+//! and the cores' idle time (`/proc`).
 
 #![allow(clippy::float_arithmetic)] // events/s figures for a report, never quantities
+
+/// The `tally` binary's allocator (see `src/main.rs`), so that the consumer measured here
+/// allocates as it does in `tally serve`.
+#[global_allocator]
+static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -107,9 +113,9 @@ async fn setup() -> (PgPool, String) {
 }
 
 /// The ceiling: the rows as COPY text into an unindexed table, three times (a fresh table
-/// each time); returns (median, min, max) events/s. One COPY lasts about a second and moved
-/// ±25 % between runs, so the median of three is reported.
-async fn copy_ceiling(pool: &PgPool, events: &[UsageEvent]) -> (f64, f64, f64) {
+/// each time); returns the three rates in events/s. One COPY lasts about a second and moved
+/// ±25 % between runs, so reports take the median (see [`spread`]).
+async fn copy_ceiling(pool: &PgPool, events: &[UsageEvent]) -> Vec<f64> {
     let mut text = String::with_capacity(events.len() * 200);
     for e in events {
         let props = serde_json::Value::Object(e.properties().clone()).to_string();
@@ -154,14 +160,26 @@ async fn copy_ceiling(pool: &PgPool, events: &[UsageEvent]) -> (f64, f64, f64) {
             .await
             .unwrap();
     }
-    rates.sort_by(f64::total_cmp);
-    (rates[1], rates[0], rates[2])
+    rates
 }
 
-/// CPU seconds used so far by this process and by every PostgreSQL process on the machine
-/// (`/proc`, Linux; zeros where unreadable). The stack's server is local, so the difference
-/// over a phase splits its CPU between the consumer (this process) and the database.
-fn cpu_seconds() -> (f64, f64) {
+/// (median, min, max) of some rates.
+fn spread(mut rates: Vec<f64>) -> (f64, f64, f64) {
+    rates.sort_by(f64::total_cmp);
+    let mid = rates.len() / 2;
+    let median = if rates.len() % 2 == 0 {
+        (rates[mid - 1] + rates[mid]) / 2.0
+    } else {
+        rates[mid]
+    };
+    (median, rates[0], rates[rates.len() - 1])
+}
+
+/// CPU seconds used so far by this process, by every PostgreSQL process and by every `tansu`
+/// process on the machine, and the machine's idle seconds (`/proc`, Linux; zeros where
+/// unreadable). The stack's server and broker are local, so the difference over a phase splits
+/// the cores' time between the consumer (this process), the database, the broker and idle.
+fn cpu_seconds() -> Cpu {
     // /proc counts in USER_HZ, which the kernel ABI fixes at 100 on x86 and arm64.
     let tick = 0.01;
     let ticks = |stat: &str| -> Option<(String, u64)> {
@@ -177,22 +195,65 @@ fn cpu_seconds() -> (f64, f64) {
         .ok()
         .and_then(|s| ticks(&s))
         .map_or(0, |(_, t)| t);
-    let mut pg = 0;
+    let (mut pg, mut broker) = (0, 0);
     for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
         if let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) {
             if let Some((comm, t)) = ticks(&stat) {
                 if comm.starts_with("postgres") {
                     pg += t;
+                } else if comm.starts_with("tansu") {
+                    broker += t;
                 }
             }
         }
     }
-    (own as f64 * tick, pg as f64 * tick)
+    // The first line of /proc/stat: "cpu user nice system idle iowait ...", all cores.
+    let idle = std::fs::read_to_string("/proc/stat")
+        .ok()
+        .and_then(|s| {
+            let f: Vec<u64> = s
+                .lines()
+                .next()?
+                .split_whitespace()
+                .skip(1)
+                .filter_map(|v| v.parse().ok())
+                .collect();
+            Some(f.get(3)? + f.get(4)?)
+        })
+        .unwrap_or(0);
+    Cpu {
+        consumer: own as f64 * tick,
+        postgres: pg as f64 * tick,
+        broker: broker as f64 * tick,
+        idle: idle as f64 * tick,
+    }
 }
 
-/// Partitions of the benchmark topic (`METERING_BENCH_PARTITIONS`, default 3).
+/// Cumulative CPU seconds, see [`cpu_seconds`].
+#[derive(Clone, Copy, Default)]
+struct Cpu {
+    consumer: f64,
+    postgres: f64,
+    broker: f64,
+    idle: f64,
+}
+
+impl std::ops::Sub for Cpu {
+    type Output = Cpu;
+    fn sub(self, o: Cpu) -> Cpu {
+        Cpu {
+            consumer: self.consumer - o.consumer,
+            postgres: self.postgres - o.postgres,
+            broker: self.broker - o.broker,
+            idle: self.idle - o.idle,
+        }
+    }
+}
+
+/// Partitions of the benchmark topic (`METERING_BENCH_PARTITIONS`, default 8, as the stack's
+/// `usage-events`: at least one per writer).
 fn partitions() -> i32 {
-    env_usize("METERING_BENCH_PARTITIONS").map_or(3, |n| n.clamp(1, 64) as i32)
+    env_usize("METERING_BENCH_PARTITIONS").map_or(8, |n| n.clamp(1, 64) as i32)
 }
 
 fn env_usize(name: &str) -> Option<usize> {
@@ -303,8 +364,12 @@ struct KafkaRun {
     /// Consuming a backlog that was produced before the consumer started: events/s while the
     /// count went from 10 % to 90 % of it.
     backlog: f64,
-    /// CPU µs per event while consuming the backlog: (this process, PostgreSQL).
-    backlog_cpu: (f64, f64),
+    /// CPU µs per event while consuming the backlog (this process, PostgreSQL, the broker, and
+    /// the cores' idle time).
+    backlog_cpu: Cpu,
+    /// The COPY ceiling measured three times just before and three times just after the
+    /// backlog phase (events/s).
+    backlog_ceiling: Vec<f64>,
     /// The older figure: producing and consuming at once on the same cores, timed from the
     /// first send to the last commit.
     concurrent: f64,
@@ -312,7 +377,13 @@ struct KafkaRun {
     p99: Duration,
 }
 
-async fn kafka(pool: &PgPool, brokers: &str, topic: &str, n: usize) -> KafkaRun {
+async fn kafka(
+    pool: &PgPool,
+    brokers: &str,
+    topic: &str,
+    n: usize,
+    ceiling_rows: &[UsageEvent],
+) -> KafkaRun {
     let run = uuid::Uuid::new_v4().simple().to_string();
     let topic = topic.to_string();
     let p = producer(brokers);
@@ -338,6 +409,10 @@ async fn kafka(pool: &PgPool, brokers: &str, topic: &str, n: usize) -> KafkaRun 
     // 1. A backlog in the topic before the consumer exists: the consumer alone on the cores.
     let before = written(pool).await;
     let backlog = payloads(&format!("k{run}"), n);
+    // The ceiling again, just before and just after the backlog phase: this machine's speed
+    // drifts by tens of percent within minutes, and a ceiling taken a minute earlier made the
+    // ratio swing either way (57 % once, from a ceiling measured in a slow minute).
+    let mut ceiling = copy_ceiling(pool, ceiling_rows).await;
     let started = Instant::now();
     send_all(&p, &topic, &backlog).await;
     let produce = rate(n, started.elapsed());
@@ -353,9 +428,9 @@ async fn kafka(pool: &PgPool, brokers: &str, topic: &str, n: usize) -> KafkaRun 
     let tenth = (n / 10) as i64;
     let low = wait_written(pool, before + tenth.max(1), n).await;
     let low_at = Instant::now();
-    let (own0, pg0) = cpu_seconds();
+    let cpu0 = cpu_seconds();
     let high = wait_written(pool, target - tenth, n).await;
-    let (own1, pg1) = cpu_seconds();
+    let cpu = cpu_seconds() - cpu0;
     let counted = usize::try_from(high - low).unwrap_or(0);
     let backlog_rate = rate(counted, low_at.elapsed());
     if n < 10 * config_batch {
@@ -364,8 +439,15 @@ async fn kafka(pool: &PgPool, brokers: &str, topic: &str, n: usize) -> KafkaRun 
         );
     }
     let per_event = |secs: f64| secs * 1e6 / counted.max(1) as f64;
-    let backlog_cpu = (per_event(own1 - own0), per_event(pg1 - pg0));
+    let backlog_cpu = Cpu {
+        consumer: per_event(cpu.consumer),
+        postgres: per_event(cpu.postgres),
+        broker: per_event(cpu.broker),
+        idle: per_event(cpu.idle),
+    };
     wait_written(pool, target, n).await;
+    // The consumer idles on an empty topic while the ceiling is measured again.
+    ceiling.extend(copy_ceiling(pool, ceiling_rows).await);
 
     // 2. Producing and consuming at once (the figure reported before).
     let again = payloads(&format!("c{run}"), n);
@@ -382,6 +464,7 @@ async fn kafka(pool: &PgPool, brokers: &str, topic: &str, n: usize) -> KafkaRun 
         produce,
         backlog: backlog_rate,
         backlog_cpu,
+        backlog_ceiling: ceiling,
         concurrent,
         p50,
         p99,
@@ -475,8 +558,8 @@ fn main() {
         let (pool, name) = setup().await;
         println!("metering ingest benchmark: {n} events, database {name}");
         let run = uuid::Uuid::new_v4().simple().to_string();
-        let (copy, copy_min, copy_max) =
-            copy_ceiling(&pool, &parse_all(&payloads(&format!("c{run}"), n))).await;
+        let ceiling_rows = parse_all(&payloads(&format!("c{run}"), n));
+        let (copy, copy_min, copy_max) = spread(copy_ceiling(&pool, &ceiling_rows).await);
         println!(
             "COPY into an unindexed table (ceiling): {copy:.0} events/s (median of 3; {copy_min:.0}–{copy_max:.0})"
         );
@@ -519,20 +602,27 @@ fn main() {
                 (mock.bootstrap_servers(), label, capped)
             }
         };
-        let k = kafka(&pool, &brokers, &topic, n_kafka).await;
+        let k = kafka(&pool, &brokers, &topic, n_kafka, &ceiling_rows[..n_kafka]).await;
+        let (around, around_min, around_max) = spread(k.backlog_ceiling.clone());
         println!("Kafka broker: {label}");
         println!("Kafka produce (backlog, nothing consuming): {:.0} events/s", k.produce);
         println!(
-            "Kafka → committed rollups, backlog consumed alone: {:.0} events/s ({:.0} % of COPY)",
+            "COPY ceiling around the backlog phase: {around:.0} events/s (median of 6, 3 before and 3 after; {around_min:.0}–{around_max:.0})"
+        );
+        println!(
+            "Kafka → committed rollups, backlog consumed alone: {:.0} events/s ({:.0} % of the COPY ceiling around it)",
             k.backlog,
-            100.0 * k.backlog / copy
+            100.0 * k.backlog / around
         );
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let c = k.backlog_cpu;
         println!(
-            "  CPU per event while consuming the backlog: consumer {:.2} µs, PostgreSQL {:.2} µs ({cores} cores: at most {:.0} events/s at that cost)",
-            k.backlog_cpu.0,
-            k.backlog_cpu.1,
-            cores as f64 * 1e6 / (k.backlog_cpu.0 + k.backlog_cpu.1).max(0.01)
+            "  CPU per event while consuming the backlog: consumer {:.2} µs, PostgreSQL {:.2} µs ({cores} cores: at most {:.0} events/s at that cost); broker {:.2} µs, idle {:.2} µs",
+            c.consumer,
+            c.postgres,
+            cores as f64 * 1e6 / (c.consumer + c.postgres).max(0.01),
+            c.broker,
+            c.idle
         );
         println!(
             "Kafka → committed rollups, produced while consumed (same cores): {:.0} events/s ({:.0} % of COPY)",

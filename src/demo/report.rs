@@ -46,8 +46,14 @@ pub fn ingestion(work: &Workload, d: &Delivered) {
     println!(
         "  wall time            {:>9.1} s ({:.0} events/s from first send to last commit)",
         secs,
-        d.counted as f64 / secs
+        per_second(d.counted, secs)
     );
+}
+
+/// Events per second, for people to read (never a quantity that is billed or stored).
+#[allow(clippy::float_arithmetic, clippy::cast_precision_loss)]
+fn per_second(count: usize, secs: f64) -> f64 {
+    count as f64 / secs
 }
 
 async fn month_to_date(

@@ -103,7 +103,9 @@ pub const SMALL_WALLET_TENANT: &str = "lumen";
 const SMALL_WALLET_EVENTS: usize = 16;
 
 /// (meter, service, share of events, quantity range, provider cost per unit in USD micro-dollars)
-const MIX: &[(&str, &str, u32, (u32, u32), u32)] = &[
+type MixEntry = (&'static str, &'static str, u32, (u32, u32), u32);
+
+const MIX: &[MixEntry] = &[
     ("ai_tokens", "content-maker", 35, (200, 4_000), 1),
     ("api_calls", "gateway", 30, (1, 40), 0),
     ("workflow_runs", "workflows", 20, (1, 3), 300),
