@@ -4,7 +4,7 @@
 /// events (tens of thousands of small strings, a few multi-megabyte buffers); glibc's malloc
 /// handed that memory back to the kernel between batches and page-faulted it in again, about
 /// a quarter of the consumer's CPU in a profile. jemalloc keeps freed pages for reuse
-/// (`docs/BENCHMARKS.md`, "Allocator").
+/// (`docs/BENCHMARKS.md`, "Sixth session").
 #[global_allocator]
 static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
