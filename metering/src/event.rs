@@ -4,10 +4,12 @@
 use std::borrow::Cow;
 use std::fmt;
 use std::str::FromStr;
+use std::sync::OnceLock;
 
 use chrono::{DateTime, Duration, SubsecRound, Utc};
 use rust_decimal::Decimal;
-use serde_json::{Map, Value};
+use serde_json::value::RawValue;
+use serde_json::{Map, Number, Value};
 
 /// Longest accepted event id (the producer's idempotency key).
 pub const MAX_EVENT_ID_CHARS: usize = 128;
@@ -167,14 +169,24 @@ pub struct Quantity(Decimal);
 
 impl Quantity {
     pub fn parse(field: &str, value: &Value) -> Result<Self, FieldError> {
-        let raw = match value {
-            Value::String(s) => s.trim().to_owned(),
-            // serde_json prints a number with its shortest exact representation; read those digits.
-            Value::Number(n) => n.to_string(),
-            _ => return Err(FieldError::new(field, "must be a decimal string or number")),
-        };
-        let parsed = Decimal::from_str(&raw)
-            .or_else(|_| Decimal::from_scientific(&raw))
+        match value {
+            Value::String(s) => Self::parse_text(field, s),
+            Value::Number(n) => Self::parse_number(field, n),
+            _ => Err(FieldError::new(field, "must be a decimal string or number")),
+        }
+    }
+
+    /// A JSON number: serde_json prints it with its shortest exact representation; read
+    /// those digits.
+    fn parse_number(field: &str, n: &Number) -> Result<Self, FieldError> {
+        Self::parse_text(field, &n.to_string())
+    }
+
+    /// A decimal string (surrounding whitespace ignored).
+    fn parse_text(field: &str, raw: &str) -> Result<Self, FieldError> {
+        let raw = raw.trim();
+        let parsed = Decimal::from_str(raw)
+            .or_else(|_| Decimal::from_scientific(raw))
             .map_err(|_| FieldError::new(field, format!("`{raw}` is not a decimal number")))?;
         if parsed.is_sign_negative() && !parsed.is_zero() {
             return Err(FieldError::new(field, "must not be negative"));
@@ -192,7 +204,7 @@ impl Quantity {
 }
 
 /// One usage event, valid by construction.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 pub struct UsageEvent {
     pub(crate) id: EventId,
     pub(crate) tenant: TenantId,
@@ -201,10 +213,34 @@ pub struct UsageEvent {
     pub(crate) quantity: Quantity,
     pub(crate) time: DateTime<Utc>,
     pub(crate) region: Option<Region>,
-    pub(crate) properties: Map<String, Value>,
-    /// `properties` as compact JSON, made once by the size check and stored as is.
+    /// `properties` as a map: built by the `Value` path, and on first use from
+    /// `properties_json` on the typed fast path (which never needs it to count an event,
+    /// unless a unique_count meter counts a property).
+    pub(crate) properties: OnceLock<Map<String, Value>>,
+    /// `properties` as the JSON object text stored with the raw event (as jsonb, which
+    /// normalises it): compact JSON from the `Value` path; the producer's own text from the
+    /// fast path.
     pub(crate) properties_json: String,
+    /// `properties.service`, or `""`.
+    pub(crate) service: String,
     pub(crate) cost_usd: Option<Quantity>,
+}
+
+/// Equal events: equal fields, with `properties` compared as maps (two paths may keep
+/// different JSON texts of one object).
+impl PartialEq for UsageEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.id == other.id
+            && self.tenant == other.tenant
+            && self.subject == other.subject
+            && self.meter == other.meter
+            && self.quantity == other.quantity
+            && self.time == other.time
+            && self.region == other.region
+            && self.service == other.service
+            && self.cost_usd == other.cost_usd
+            && self.properties() == other.properties()
+    }
 }
 
 fn required<'a>(obj: &'a Map<String, Value>, field: &str) -> Result<&'a Value, FieldError> {
@@ -250,7 +286,7 @@ fn parse_time_str(raw: &str, now: DateTime<Utc>) -> Result<DateTime<Utc>, FieldE
     Ok(time)
 }
 
-fn parse_properties(obj: &Map<String, Value>) -> Result<(Map<String, Value>, String), FieldError> {
+fn parse_properties(obj: &Map<String, Value>) -> Result<Properties, FieldError> {
     match optional(obj, "properties") {
         None => checked_properties(Map::new()),
         Some(Value::Object(map)) => checked_properties(map.clone()),
@@ -258,29 +294,93 @@ fn parse_properties(obj: &Map<String, Value>) -> Result<(Map<String, Value>, Str
     }
 }
 
-/// Checks an event's properties; returns them with their compact JSON (what is stored).
-fn checked_properties(
-    props: Map<String, Value>,
-) -> Result<(Map<String, Value>, String), FieldError> {
+/// Checked properties: the map, its compact JSON (what is stored) and its service.
+struct Properties {
+    map: Map<String, Value>,
+    json: String,
+    service: String,
+}
+
+fn properties_too_large() -> FieldError {
+    FieldError::new(
+        "properties",
+        format!("must serialize to at most {MAX_PROPERTIES_BYTES} bytes"),
+    )
+}
+
+/// `properties.service`: absent or null, else a string of at most `MAX_SERVICE_CHARS`.
+fn checked_service(service: Option<&str>, is_null_or_absent: bool) -> Result<String, FieldError> {
+    match service {
+        Some(s) if s.chars().count() <= MAX_SERVICE_CHARS => Ok(s.to_owned()),
+        None if is_null_or_absent => Ok(String::new()),
+        _ => Err(FieldError::new(
+            "properties.service",
+            format!("must be a string of at most {MAX_SERVICE_CHARS} characters"),
+        )),
+    }
+}
+
+/// Checks an event's properties.
+fn checked_properties(props: Map<String, Value>) -> Result<Properties, FieldError> {
     let json = serde_json::to_string(&props)
         .map_err(|e| FieldError::new("properties", format!("cannot be serialized: {e}")))?;
     if json.len() > MAX_PROPERTIES_BYTES {
-        return Err(FieldError::new(
-            "properties",
-            format!("must serialize to at most {MAX_PROPERTIES_BYTES} bytes"),
-        ));
+        return Err(properties_too_large());
     }
-    match props.get("service") {
-        None | Some(Value::Null) => {}
-        Some(Value::String(s)) if s.chars().count() <= MAX_SERVICE_CHARS => {}
-        Some(_) => {
-            return Err(FieldError::new(
-                "properties.service",
-                format!("must be a string of at most {MAX_SERVICE_CHARS} characters"),
-            ))
-        }
+    let service = props.get("service");
+    let service = checked_service(
+        service.and_then(Value::as_str),
+        matches!(service, None | Some(Value::Null)),
+    )?;
+    Ok(Properties {
+        map: props,
+        json,
+        service,
+    })
+}
+
+/// What the fast path reads of `properties`: only `service` (other members are skipped
+/// unparsed). A duplicate `service` or a non-string one fails, and the `Value` path decides.
+#[derive(serde::Deserialize)]
+struct ServiceOnly<'a> {
+    #[serde(borrow, default)]
+    service: Option<Cow<'a, str>>,
+}
+
+/// Properties text up to this size takes the fast path. The size limit applies to the
+/// compact JSON the `Value` path makes, which can be longer than the producer's text: a number
+/// goes through `f64` and prints its shortest form (`1e15` becomes `1000000000000000.0`, 4.5
+/// times as long); strings and structure never grow. Text within an eighth of the limit is
+/// within it either way.
+const FAST_PROPERTIES_BYTES: usize = MAX_PROPERTIES_BYTES / 8;
+
+/// The fast path's properties: the producer's object text, kept as is (stored as jsonb, which
+/// reads its numbers exactly, where the `Value` path goes through `f64`), when it is an
+/// object, its `service` (if any) is a string or null, and the text is at most
+/// `FAST_PROPERTIES_BYTES`. `None`: let the `Value` path decide (same outcome, error
+/// included).
+fn raw_properties(raw: Option<&RawValue>) -> Option<Result<Properties, FieldError>> {
+    let Some(raw) = raw else {
+        return Some(Ok(Properties {
+            map: Map::new(),
+            json: "{}".to_owned(),
+            service: String::new(),
+        }));
+    };
+    let text = raw.get();
+    if !text.starts_with('{') || text.len() > FAST_PROPERTIES_BYTES {
+        return None;
     }
-    Ok((props, json))
+    let only: ServiceOnly<'_> = serde_json::from_str(text).ok()?;
+    let service = match only.service.as_deref() {
+        None => Ok(String::new()),
+        Some(s) => checked_service(Some(s), false),
+    };
+    Some(service.map(|service| Properties {
+        map: Map::new(),
+        json: text.to_owned(),
+        service,
+    }))
 }
 
 fn subject_text(s: &str) -> Result<String, FieldError> {
@@ -307,22 +407,81 @@ struct Typed<'a> {
     subject: Option<Cow<'a, str>>,
     #[serde(borrow, default)]
     meter: Option<Cow<'a, str>>,
-    #[serde(default)]
-    quantity: Option<Value>,
+    #[serde(borrow, default)]
+    quantity: Option<Decimalish<'a>>,
     #[serde(borrow, default)]
     time: Option<Cow<'a, str>>,
     #[serde(borrow, default)]
     region: Option<Cow<'a, str>>,
-    #[serde(default)]
-    properties: Option<Map<String, Value>>,
-    #[serde(default)]
-    cost: Option<Value>,
+    #[serde(borrow, default)]
+    properties: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    cost: Option<Decimalish<'a>>,
+}
+
+/// A quantity as JSON gave it, a string (borrowed when it has no escapes) or a number;
+/// anything else fails the fast path, and the `Value` path names the field.
+enum Decimalish<'a> {
+    Text(Cow<'a, str>),
+    Number(Number),
+}
+
+impl Decimalish<'_> {
+    fn parse(&self, field: &str) -> Result<Quantity, FieldError> {
+        match self {
+            Decimalish::Text(s) => Quantity::parse_text(field, s),
+            Decimalish::Number(n) => Quantity::parse_number(field, n),
+        }
+    }
+}
+
+impl<'de: 'a, 'a> serde::Deserialize<'de> for Decimalish<'a> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = Decimalish<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a decimal string or number")
+            }
+            fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Self::Value, E> {
+                Ok(Decimalish::Text(Cow::Borrowed(v)))
+            }
+            fn visit_str<E>(self, v: &str) -> Result<Self::Value, E> {
+                Ok(Decimalish::Text(Cow::Owned(v.to_owned())))
+            }
+            fn visit_string<E>(self, v: String) -> Result<Self::Value, E> {
+                Ok(Decimalish::Text(Cow::Owned(v)))
+            }
+            fn visit_u64<E>(self, v: u64) -> Result<Self::Value, E> {
+                Ok(Decimalish::Number(v.into()))
+            }
+            fn visit_i64<E>(self, v: i64) -> Result<Self::Value, E> {
+                Ok(Decimalish::Number(v.into()))
+            }
+            fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<Self::Value, E> {
+                Number::from_f64(v)
+                    .map(Decimalish::Number)
+                    .ok_or_else(|| E::custom("not a finite number"))
+            }
+        }
+        d.deserialize_any(Visitor)
+    }
 }
 
 impl Typed<'_> {
     /// The same checks, in the same order, as [`UsageEvent::parse`] makes once every field
     /// has its JSON type.
-    fn validate(self, now: DateTime<Utc>) -> Result<UsageEvent, FieldError> {
+    fn validate(self, now: DateTime<Utc>) -> Option<Result<UsageEvent, FieldError>> {
+        // Decided first (declining changes no outcome), checked in its place below.
+        let properties = raw_properties(self.properties)?;
+        Some(self.validate_with(properties, now))
+    }
+
+    fn validate_with(
+        self,
+        properties: Result<Properties, FieldError>,
+        now: DateTime<Utc>,
+    ) -> Result<UsageEvent, FieldError> {
         let required = |field: &str| FieldError::new(field, "is required");
         let id = EventId::parse(self.id.as_deref().ok_or_else(|| required("id"))?)?;
         let tenant = TenantId::parse(self.tenant.as_deref().ok_or_else(|| required("tenant"))?)?;
@@ -331,19 +490,15 @@ impl Typed<'_> {
             Some(s) => subject_text(s)?,
         };
         let meter = MeterCode::parse(self.meter.as_deref().ok_or_else(|| required("meter"))?)?;
-        let quantity = Quantity::parse(
-            "quantity",
-            self.quantity.as_ref().ok_or_else(|| required("quantity"))?,
-        )?;
+        let quantity = self
+            .quantity
+            .as_ref()
+            .ok_or_else(|| required("quantity"))?
+            .parse("quantity")?;
         let time = parse_time_str(self.time.as_deref().ok_or_else(|| required("time"))?, now)?;
         let region = self.region.as_deref().map(Region::parse).transpose()?;
-        let (properties, properties_json) =
-            checked_properties(self.properties.unwrap_or_default())?;
-        let cost_usd = self
-            .cost
-            .as_ref()
-            .map(|v| Quantity::parse("cost", v))
-            .transpose()?;
+        let properties = properties?;
+        let cost_usd = self.cost.as_ref().map(|v| v.parse("cost")).transpose()?;
         Ok(UsageEvent {
             id,
             tenant,
@@ -352,8 +507,9 @@ impl Typed<'_> {
             quantity,
             time,
             region,
-            properties,
-            properties_json,
+            properties: OnceLock::new(),
+            properties_json: properties.json,
+            service: properties.service,
             cost_usd,
         })
     }
@@ -378,7 +534,7 @@ impl UsageEvent {
         let region = optional(obj, "region")
             .map(|v| Region::parse(string(v, "region")?))
             .transpose()?;
-        let (properties, properties_json) = parse_properties(obj)?;
+        let properties = parse_properties(obj)?;
         let cost_usd = optional(obj, "cost")
             .map(|v| Quantity::parse("cost", v))
             .transpose()?;
@@ -390,8 +546,9 @@ impl UsageEvent {
             quantity,
             time,
             region,
-            properties,
-            properties_json,
+            properties: OnceLock::from(properties.map),
+            properties_json: properties.json,
+            service: properties.service,
             cost_usd,
         })
     }
@@ -404,7 +561,9 @@ impl UsageEvent {
         let object = bytes.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{');
         if object {
             if let Ok(typed) = serde_json::from_slice::<Typed<'_>>(bytes) {
-                return typed.validate(now);
+                if let Some(result) = typed.validate(now) {
+                    return result;
+                }
             }
         }
         let value: Value = serde_json::from_slice(bytes)
@@ -412,7 +571,7 @@ impl UsageEvent {
         Self::parse(&value, now)
     }
 
-    /// `properties` as the compact JSON stored with the raw event.
+    /// `properties` as the JSON text stored with the raw event (as jsonb).
     pub fn properties_json(&self) -> &str {
         &self.properties_json
     }
@@ -440,14 +599,13 @@ impl UsageEvent {
         self.region
     }
     pub fn properties(&self) -> &Map<String, Value> {
-        &self.properties
+        // `properties_json` is a JSON object by construction.
+        self.properties
+            .get_or_init(|| serde_json::from_str(&self.properties_json).unwrap_or_default())
     }
     /// `properties.service`, or `""` without one.
     pub fn service(&self) -> &str {
-        self.properties
-            .get("service")
-            .and_then(Value::as_str)
-            .unwrap_or("")
+        &self.service
     }
     /// The real provider cost in USD, when the producer gave one.
     pub fn cost_usd(&self) -> Option<Decimal> {
@@ -465,7 +623,7 @@ impl UsageEvent {
         if let Some(r) = self.region {
             obj.insert("region".into(), r.as_str().into());
         }
-        obj.insert("properties".into(), Value::Object(self.properties.clone()));
+        obj.insert("properties".into(), Value::Object(self.properties().clone()));
         if let Some(c) = self.cost_usd {
             obj.insert("cost".into(), c.value().to_string().into());
         }
@@ -752,6 +910,42 @@ mod tests {
         let e = UsageEvent::parse_json(cases[0].as_bytes(), now()).unwrap();
         assert_eq!((e.id().as_str(), e.tenant().as_str()), ("abc", "t\"1"));
         assert_eq!(e.properties_json(), "{}");
+    }
+
+    /// The fast path keeps the producer's properties text; the outcome (map, service, error)
+    /// is the `Value` path's, also where it declines (escapes, duplicates, wrong types, size).
+    #[test]
+    fn fast_path_properties_match_value_path() {
+        let head = r#"{"id":"x","tenant":"t","meter":"api_calls","quantity":"5","time":"2026-11-21T10:00:00Z","properties":"#;
+        let long = "y".repeat(MAX_SERVICE_CHARS + 1);
+        let near_limit = format!(r#"{{"service":"s","pad":"{}"}}"#, "p".repeat(MAX_PROPERTIES_BYTES - 40));
+        let over_limit = format!(r#"{{"pad":"{}"}}"#, "p".repeat(MAX_PROPERTIES_BYTES));
+        // 1e15 is 4 bytes here and 18 in compact JSON (through f64): over the limit there.
+        let grows = format!(r#"{{"n":[{}]}}"#, vec!["1e15"; MAX_PROPERTIES_BYTES / 10].join(","));
+        let properties = [
+            r#"{ "service" : "svc" , "model": {"name": "m", "n": [1, 2.5, 1e2]} }"#,
+            r#"{"service":"s\u0076c"}"#,
+            r#"{"serv\u0069ce":"svc"}"#,
+            r#"{"service":null,"x":1}"#,
+            r#"{"service":3}"#,
+            r#"{"service":"a","other":"b","other":"c"}"#,
+            r#"{}"#,
+            r#""text""#,
+            &format!(r#"{{"service":"{long}"}}"#),
+            &near_limit,
+            &over_limit,
+            &grows,
+        ];
+        for p in properties {
+            same_both_ways(format!("{head}{p}}}").as_bytes());
+        }
+        let e = UsageEvent::parse_json(format!("{head}{}}}", properties[0]).as_bytes(), now())
+            .unwrap();
+        assert_eq!(e.service(), "svc");
+        assert_eq!(e.properties_json(), properties[0]);
+        assert_eq!(e.properties()["model"]["name"], "m");
+        assert!(UsageEvent::parse_json(format!("{head}{grows}}}").as_bytes(), now()).is_err());
+        assert!(UsageEvent::parse_json(format!("{head}{near_limit}}}").as_bytes(), now()).is_ok());
     }
 
     #[test]

@@ -141,7 +141,7 @@ pub(crate) fn contribution(event: &UsageEvent, meter: &Meter) -> Result<(Decimal
 fn unique_value(event: &UsageEvent, property: Option<&str>) -> Option<String> {
     let raw = match property {
         None => return (!event.subject.is_empty()).then(|| event.subject.clone()),
-        Some(p) => event.properties.get(p)?,
+        Some(p) => event.properties().get(p)?,
     };
     match raw {
         Value::Null => None,
