@@ -294,18 +294,12 @@ fn parse_properties(obj: &Map<String, Value>) -> Result<Properties, FieldError> 
     }
 }
 
-/// Checked properties: the map, its compact JSON (what is stored) and its service.
+/// Checked properties: the map (`None` on the fast path, which builds it on first use), the
+/// JSON text that is stored, and the service.
 struct Properties {
-    map: Map<String, Value>,
+    map: Option<Map<String, Value>>,
     json: String,
     service: String,
-}
-
-fn properties_too_large() -> FieldError {
-    FieldError::new(
-        "properties",
-        format!("must serialize to at most {MAX_PROPERTIES_BYTES} bytes"),
-    )
 }
 
 /// `properties.service`: absent or null, else a string of at most `MAX_SERVICE_CHARS`.
@@ -325,7 +319,10 @@ fn checked_properties(props: Map<String, Value>) -> Result<Properties, FieldErro
     let json = serde_json::to_string(&props)
         .map_err(|e| FieldError::new("properties", format!("cannot be serialized: {e}")))?;
     if json.len() > MAX_PROPERTIES_BYTES {
-        return Err(properties_too_large());
+        return Err(FieldError::new(
+            "properties",
+            format!("must serialize to at most {MAX_PROPERTIES_BYTES} bytes"),
+        ));
     }
     let service = props.get("service");
     let service = checked_service(
@@ -333,7 +330,7 @@ fn checked_properties(props: Map<String, Value>) -> Result<Properties, FieldErro
         matches!(service, None | Some(Value::Null)),
     )?;
     Ok(Properties {
-        map: props,
+        map: Some(props),
         json,
         service,
     })
@@ -362,7 +359,7 @@ const FAST_PROPERTIES_BYTES: usize = MAX_PROPERTIES_BYTES / 8;
 fn raw_properties(raw: Option<&RawValue>) -> Option<Result<Properties, FieldError>> {
     let Some(raw) = raw else {
         return Some(Ok(Properties {
-            map: Map::new(),
+            map: None,
             json: "{}".to_owned(),
             service: String::new(),
         }));
@@ -377,7 +374,7 @@ fn raw_properties(raw: Option<&RawValue>) -> Option<Result<Properties, FieldErro
         Some(s) => checked_service(Some(s), false),
     };
     Some(service.map(|service| Properties {
-        map: Map::new(),
+        map: None,
         json: text.to_owned(),
         service,
     }))
@@ -507,7 +504,7 @@ impl Typed<'_> {
             quantity,
             time,
             region,
-            properties: OnceLock::new(),
+            properties: properties.map.map_or_else(OnceLock::new, OnceLock::from),
             properties_json: properties.json,
             service: properties.service,
             cost_usd,
@@ -546,7 +543,7 @@ impl UsageEvent {
             quantity,
             time,
             region,
-            properties: OnceLock::from(properties.map),
+            properties: properties.map.map_or_else(OnceLock::new, OnceLock::from),
             properties_json: properties.json,
             service: properties.service,
             cost_usd,
@@ -623,7 +620,10 @@ impl UsageEvent {
         if let Some(r) = self.region {
             obj.insert("region".into(), r.as_str().into());
         }
-        obj.insert("properties".into(), Value::Object(self.properties().clone()));
+        obj.insert(
+            "properties".into(),
+            Value::Object(self.properties().clone()),
+        );
         if let Some(c) = self.cost_usd {
             obj.insert("cost".into(), c.value().to_string().into());
         }
@@ -918,10 +918,16 @@ mod tests {
     fn fast_path_properties_match_value_path() {
         let head = r#"{"id":"x","tenant":"t","meter":"api_calls","quantity":"5","time":"2026-11-21T10:00:00Z","properties":"#;
         let long = "y".repeat(MAX_SERVICE_CHARS + 1);
-        let near_limit = format!(r#"{{"service":"s","pad":"{}"}}"#, "p".repeat(MAX_PROPERTIES_BYTES - 40));
+        let near_limit = format!(
+            r#"{{"service":"s","pad":"{}"}}"#,
+            "p".repeat(MAX_PROPERTIES_BYTES - 40)
+        );
         let over_limit = format!(r#"{{"pad":"{}"}}"#, "p".repeat(MAX_PROPERTIES_BYTES));
         // 1e15 is 4 bytes here and 18 in compact JSON (through f64): over the limit there.
-        let grows = format!(r#"{{"n":[{}]}}"#, vec!["1e15"; MAX_PROPERTIES_BYTES / 10].join(","));
+        let grows = format!(
+            r#"{{"n":[{}]}}"#,
+            vec!["1e15"; MAX_PROPERTIES_BYTES / 10].join(",")
+        );
         let properties = [
             r#"{ "service" : "svc" , "model": {"name": "m", "n": [1, 2.5, 1e2]} }"#,
             r#"{"service":"s\u0076c"}"#,
@@ -939,8 +945,8 @@ mod tests {
         for p in properties {
             same_both_ways(format!("{head}{p}}}").as_bytes());
         }
-        let e = UsageEvent::parse_json(format!("{head}{}}}", properties[0]).as_bytes(), now())
-            .unwrap();
+        let e =
+            UsageEvent::parse_json(format!("{head}{}}}", properties[0]).as_bytes(), now()).unwrap();
         assert_eq!(e.service(), "svc");
         assert_eq!(e.properties_json(), properties[0]);
         assert_eq!(e.properties()["model"]["name"], "m");
