@@ -556,8 +556,11 @@ impl UsageEvent {
     pub fn parse_json(bytes: &[u8], now: DateTime<Utc>) -> Result<Self, FieldError> {
         // serde would also read a JSON array into `Typed`, field by field: objects only.
         let object = bytes.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{');
-        if object {
-            if let Ok(typed) = serde_json::from_slice::<Typed<'_>>(bytes) {
+        // UTF-8 is checked once over the whole text (std's check runs a word at a time over
+        // ASCII); serde then borrows strings from a `&str` without checking each again. Text
+        // that is not UTF-8 takes the `Value` path, which names the error as before.
+        if let (true, Ok(text)) = (object, std::str::from_utf8(bytes)) {
+            if let Ok(typed) = serde_json::from_str::<Typed<'_>>(text) {
                 if let Some(result) = typed.validate(now) {
                     return result;
                 }
