@@ -1,6 +1,7 @@
 //! The consumer context: on partition revocation, waits (bounded) until every message already
 //! handed to the processor is written and its offset stored, then commits synchronously.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Condvar, Mutex};
 use std::time::{Duration, Instant};
 
@@ -11,7 +12,11 @@ use rdkafka::ClientContext;
 /// offsets stored). Counts, not sequence numbers: writers finish their batches in any order.
 #[derive(Default)]
 pub(crate) struct Progress {
-    state: Mutex<(u64, u64)>,
+    /// Handed to the writers. Only the reader task adds to it, and a drain runs inside that
+    /// task's poll (or after it has ended), so an atomic suffices: no lock per message.
+    sent: AtomicU64,
+    /// Finished by the writers, under the lock the drain waits on.
+    state: Mutex<u64>,
     changed: Condvar,
     /// Set once every writer has stopped: nothing more will be finished, so a revocation
     /// (the one closing the consumer) has nothing to wait for.
@@ -21,15 +26,13 @@ pub(crate) struct Progress {
 impl Progress {
     /// The reader handed `n` more messages to the writers.
     pub fn sent(&self, n: u64) {
-        if let Ok(mut s) = self.state.lock() {
-            s.0 += n;
-        }
+        self.sent.fetch_add(n, Ordering::Release);
     }
 
     /// A writer finished `n` more messages (written, offsets stored).
     pub fn done(&self, n: u64) {
         if let Ok(mut s) = self.state.lock() {
-            s.1 += n;
+            *s += n;
         }
         self.changed.notify_all();
     }
@@ -53,10 +56,11 @@ impl Progress {
     /// Waits until everything sent is done, at most `timeout`. Returns whether it drained.
     fn drain(&self, timeout: Duration) -> bool {
         let deadline = Instant::now() + timeout;
+        let sent = self.sent.load(Ordering::Acquire);
         let Ok(mut s) = self.state.lock() else {
             return false;
         };
-        while s.1 < s.0 {
+        while *s < sent {
             if self.stopped() {
                 return false;
             }
