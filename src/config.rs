@@ -70,6 +70,8 @@ pub struct ServeConfig {
     pub stripe: Option<StripeConfig>,
     /// Instances sharing the load; each enforces 1/N of a rate limit.
     pub instances: u32,
+    /// Months of raw usage events kept (native partitions; TimescaleDB keeps 400 days).
+    pub raw_retention_months: i32,
 }
 
 /// Upper bound on connections a single instance opens; several instances share the server.
@@ -130,12 +132,20 @@ pub fn serve(env: &impl Env) -> Result<ServeConfig, ConfigError> {
     if !(1..=1_000).contains(&instances) {
         return Err(err("TALLY_INSTANCES", "must be between 1 and 1000"));
     }
+    let retention = parse_num(env, "TALLY_RAW_RETENTION_MONTHS", 13)?;
+    if !(2..=1_200).contains(&retention) {
+        return Err(err(
+            "TALLY_RAW_RETENTION_MONTHS",
+            "must be between 2 and 1200 (dedupe keys expire through raw events 40 days old)",
+        ));
+    }
     Ok(ServeConfig {
         listen,
         owner_token,
         kafka: kafka(env),
         stripe: stripe(env),
         instances: instances as u32,
+        raw_retention_months: retention as i32,
     })
 }
 

@@ -43,6 +43,11 @@ pub async fn run() -> anyhow::Result<()> {
     ));
     tokio::spawn(sweep_loop(pool.clone(), catalogue.clone(), stop_rx.clone()));
     tokio::spawn(shrink_loop(rate_limits, stop_rx.clone()));
+    tokio::spawn(maintain_loop(
+        pool.clone(),
+        cfg.raw_retention_months,
+        stop_rx.clone(),
+    ));
     tokio::spawn(crate::quota::refresh_loop(
         quota,
         pool.clone(),
@@ -90,6 +95,31 @@ async fn shrink_loop(
     loop {
         tokio::select! {
             _ = tokio::time::sleep(crate::ratelimit::SHRINK_INTERVAL) => limits.shrink(),
+            _ = stop.changed() => return,
+        }
+    }
+}
+
+/// How often metering housekeeping runs (`metering_maintain`).
+const MAINTAIN_INTERVAL: Duration = Duration::from_secs(24 * 3600);
+
+/// Metering housekeeping at start and then daily: raw partitions for the months around now,
+/// dedupe keys past the 40-day window, raw partitions past retention. Safe on several
+/// instances at once: the function takes an advisory lock and a concurrent call returns.
+async fn maintain_loop(
+    pool: sqlx::PgPool,
+    retain_months: i32,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
+    loop {
+        match metering::maintain(&pool, retain_months).await {
+            Ok(()) => tracing::info!(retain_months, "metering housekeeping done"),
+            Err(e) => {
+                tracing::warn!(error = %e, "metering housekeeping failed; retrying next interval")
+            }
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(MAINTAIN_INTERVAL) => {}
             _ = stop.changed() => return,
         }
     }

@@ -553,3 +553,70 @@ async fn parked_events_replay_once_their_tenant_exists(pool: PgPool) {
         [("2026-11-21T00:00:00+00:00".into(), "10".into())]
     );
 }
+
+/// Dedupe keys expire through their raw events once their event time is 40 days old (the
+/// acceptance window is 35): `metering_maintain` deletes exactly those keys, keeps every raw
+/// event, records how far it got, and refuses a raw retention shorter than the key window.
+#[sqlx::test(migrations = "../migrations")]
+async fn dedupe_keys_expire_through_their_raw_events(pool: PgPool) {
+    tenant(&pool, "acme", "IN", "UTC").await;
+    let real_now = chrono::Utc::now();
+    let at = |days: i64, id: &str| {
+        let time = real_now - chrono::Duration::days(days);
+        // Parsed against a "now" that accepts the time (the write path does not re-check it).
+        let parse_now = time + chrono::Duration::days(1);
+        UsageEvent::parse(
+            &event_json(id, "acme", "api_calls", "1", &time.to_rfc3339(), json!({})),
+            parse_now,
+        )
+        .unwrap()
+    };
+    let old: Vec<UsageEvent> = (0..50).map(|i| at(50, &format!("old-{i}"))).collect();
+    let kept: Vec<UsageEvent> = (0..50)
+        .map(|i| at(39, &format!("kept-{i}")))
+        .chain((0..50).map(|i| at(1, &format!("new-{i}"))))
+        .collect();
+    assert_eq!(ingest_batch(&pool, &old).await.unwrap().accepted(), 50);
+    assert_eq!(ingest_batch(&pool, &kept).await.unwrap().accepted(), 100);
+    // As if expiry had last run 60 days ago.
+    sqlx::query("UPDATE metering_key_expiry SET expired_before = now() - interval '60 days'")
+        .execute(&pool)
+        .await
+        .unwrap();
+    metering::maintain(&pool, 13).await.unwrap();
+    let keys: Vec<String> =
+        sqlx::query_scalar("SELECT event_id FROM metering_event_ids ORDER BY event_id")
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+    assert_eq!(keys.len(), 100, "only the 50-day-old keys go: {keys:?}");
+    assert!(keys.iter().all(|k| !k.starts_with("old-")));
+    let raw: i64 = sqlx::query_scalar("SELECT count(*) FROM metering_events")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(raw, 150, "raw events are kept for their own retention");
+    let behind: f64 = sqlx::query_scalar(
+        "SELECT extract(epoch FROM now() - expired_before)::float8 / 86400 FROM metering_key_expiry",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert!(
+        (39.9..40.1).contains(&behind),
+        "expired up to 40 days ago, got {behind} days"
+    );
+    // The 39-day-old events are still duplicates.
+    assert_eq!(
+        ingest_batch(&pool, &kept[..50]).await.unwrap().duplicates(),
+        50
+    );
+    let short = sqlx::query("SELECT metering_maintain(1)")
+        .execute(&pool)
+        .await;
+    let message = short.unwrap_err().to_string();
+    assert!(
+        message.contains("retain_months must be at least 2"),
+        "{message}"
+    );
+}
