@@ -207,6 +207,13 @@ mod tests {
         assert_eq!(e.var, "TALLY_LISTEN");
         let e = serve(&[("TALLY_OWNER_TOKEN", "short")]).unwrap_err();
         assert_eq!(e.var, "TALLY_OWNER_TOKEN");
+        // Dedupe keys expire through raw events 40 days old: under 2 months is refused.
+        let e = serve(&[
+            ("TALLY_OWNER_TOKEN", "0123456789abcdef"),
+            ("TALLY_RAW_RETENTION_MONTHS", "1"),
+        ])
+        .unwrap_err();
+        assert_eq!(e.var, "TALLY_RAW_RETENTION_MONTHS");
     }
 
     #[test]
@@ -227,5 +234,6 @@ mod tests {
             ("billing-events", "tally-metering")
         );
         assert!(c.stripe.is_none());
+        assert_eq!(c.raw_retention_months, 13);
     }
 }

@@ -102,6 +102,8 @@ async fn shrink_loop(
 
 /// How often metering housekeeping runs (`metering_maintain`).
 const MAINTAIN_INTERVAL: Duration = Duration::from_secs(24 * 3600);
+/// How soon a failed housekeeping run is tried again.
+const MAINTAIN_RETRY: Duration = Duration::from_secs(300);
 
 /// Metering housekeeping at start and then daily: raw partitions for the months around now,
 /// dedupe keys past the 40-day window, raw partitions past retention. Safe on several
@@ -112,14 +114,18 @@ async fn maintain_loop(
     mut stop: tokio::sync::watch::Receiver<bool>,
 ) {
     loop {
-        match metering::maintain(&pool, retain_months).await {
-            Ok(()) => tracing::info!(retain_months, "metering housekeeping done"),
-            Err(e) => {
-                tracing::warn!(error = %e, "metering housekeeping failed; retrying next interval")
+        let next = match metering::maintain(&pool, retain_months).await {
+            Ok(()) => {
+                tracing::info!(retain_months, "metering housekeeping done");
+                MAINTAIN_INTERVAL
             }
-        }
+            Err(e) => {
+                tracing::warn!(error = %e, "metering housekeeping failed; retrying in 5 minutes");
+                MAINTAIN_RETRY
+            }
+        };
         tokio::select! {
-            _ = tokio::time::sleep(MAINTAIN_INTERVAL) => {}
+            _ = tokio::time::sleep(next) => {}
             _ = stop.changed() => return,
         }
     }
