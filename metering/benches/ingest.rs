@@ -3,7 +3,8 @@
 //! 1. the ceiling: a plain `COPY` into an unindexed table (median of three);
 //! 2. the write path directly, batches of 1,000 (what HTTP does), 1 and 4 concurrent writers;
 //! 3. Kafka → committed rollups, with the consumer's default batch bounds and writers
-//!    (`METERING_BENCH_MAX_BATCH_EVENTS`, `METERING_BENCH_WRITERS` override): a backlog produced
+//!    (`METERING_BENCH_MAX_BATCH_EVENTS`, `METERING_BENCH_MAX_BATCH_BYTES`,
+//!    `METERING_BENCH_MAX_BUFFERED_BYTES`, `METERING_BENCH_WRITERS` override): a backlog produced
 //!    before the consumer starts, consumed alone (timed from 10 % to 90 % counted); then
 //!    the same number produced while the consumer runs, both on the same cores;
 //! 4. event-to-queryable latency at a steady produce rate (p50 / p99 over probe events).
@@ -178,6 +179,13 @@ async fn copy_ceiling(pool: &PgPool, input: &CopyText) -> Vec<f64> {
             .unwrap();
     }
     rates
+}
+
+/// This process's peak resident memory (`VmHWM`, Linux), in KiB.
+fn peak_rss_kib() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
 }
 
 /// (median, min, max) of some rates.
@@ -452,6 +460,12 @@ async fn kafka(
     if let Some(n) = env_usize("METERING_BENCH_MAX_BATCH_EVENTS") {
         config.max_batch_events = n;
     }
+    if let Some(n) = env_usize("METERING_BENCH_MAX_BATCH_BYTES") {
+        config.max_batch_bytes = n;
+    }
+    if let Some(n) = env_usize("METERING_BENCH_MAX_BUFFERED_BYTES") {
+        config.max_buffered_bytes = n;
+    }
     if let Some(n) = env_usize("METERING_BENCH_WRITERS") {
         config.writers = n;
     }
@@ -714,6 +728,12 @@ fn main() {
             c.broker,
             c.idle
         );
+        if let Some(kb) = peak_rss_kib() {
+            println!(
+                "  peak RSS of this process (the consumer, and the benchmark's own copies of every event): {} MiB",
+                kb / 1024
+            );
+        }
         drop(pool);
         drop_database(&name).await;
         if let Some((concurrent, p50, p99)) = k.rest {

@@ -18,7 +18,7 @@ use crate::store::{self, ParkedRow, RawRow};
 
 /// Largest batch `ingest_batch` takes (HTTP sends at most 1,000; Kafka batches are bounded
 /// by the consumer's `max_batch_events`).
-pub const MAX_BATCH_EVENTS: usize = 20_000;
+pub const MAX_BATCH_EVENTS: usize = 100_000;
 
 /// Why a valid event was parked instead of counted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -52,12 +52,12 @@ impl ConsumerConfig {
             topic: "usage-events".into(),
             dlq_topic: "usage-events-dlq".into(),
             group: "tally-metering".into(),
-            max_batch_events: 20_000,
-            max_batch_bytes: 8 * 1024 * 1024,
+            max_batch_events: 50_000,
+            max_batch_bytes: 16 * 1024 * 1024,
             max_batch_wait: Duration::from_millis(200),
             rebalance_drain_timeout: Duration::from_secs(10),
             writers: 4,
-            max_buffered_bytes: 64 * 1024 * 1024,
+            max_buffered_bytes: 128 * 1024 * 1024,
             consumer_overrides: Vec::new(),
         }
     }
