@@ -4,9 +4,11 @@
 //! 2. the write path directly, batches of 1,000 (what HTTP does), 1 and 4 concurrent writers;
 //! 3. Kafka → committed rollups, with the consumer's default batch bounds and writers
 //!    (`METERING_BENCH_MAX_BATCH_EVENTS`, `METERING_BENCH_MAX_BATCH_BYTES`,
-//!    `METERING_BENCH_MAX_BUFFERED_BYTES`, `METERING_BENCH_WRITERS` override): a backlog produced
-//!    before the consumer starts, consumed alone (timed from 10 % to 90 % counted); then
-//!    the same number produced while the consumer runs, both on the same cores;
+//!    `METERING_BENCH_MAX_BUFFERED_BYTES`, `METERING_BENCH_WRITERS` override): rounds
+//!    (`METERING_BENCH_ROUNDS`, default 3) of a backlog produced before its consumer starts,
+//!    consumed alone (timed from 10 % to 90 % counted), each between three `COPY` ceilings
+//!    before and three after; then the same number produced while the consumer runs, both on
+//!    the same cores;
 //! 4. event-to-queryable latency at a steady produce rate (p50 / p99 over probe events).
 //!
 //! `METERING_BENCH_EVENTS` (default 200,000) sets the row count, `METERING_BENCH_PARTITIONS`
@@ -216,10 +218,13 @@ fn cpu_seconds() -> Cpu {
             f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?,
         ))
     };
-    let own = std::fs::read_to_string("/proc/self/stat")
-        .ok()
-        .and_then(|s| ticks(&s))
-        .map_or(0, |(_, t)| t);
+    let own_stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    let own = ticks(&own_stat).map_or(0, |(_, t)| t);
+    // Field 10 of /proc/self/stat: minor page faults (a first touch of a fresh page).
+    let faults = own_stat
+        .rsplit_once(')')
+        .and_then(|(_, tail)| tail.split_whitespace().nth(7)?.parse::<u64>().ok())
+        .unwrap_or(0);
     let (mut pg, mut broker) = (0, 0);
     for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
         if let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) {
@@ -251,6 +256,7 @@ fn cpu_seconds() -> Cpu {
         postgres: pg as f64 * tick,
         broker: broker as f64 * tick,
         idle: idle as f64 * tick,
+        faults: faults as f64,
     }
 }
 
@@ -261,6 +267,8 @@ struct Cpu {
     postgres: f64,
     broker: f64,
     idle: f64,
+    /// This process's minor page faults.
+    faults: f64,
 }
 
 impl std::ops::Sub for Cpu {
@@ -271,7 +279,49 @@ impl std::ops::Sub for Cpu {
             postgres: self.postgres - o.postgres,
             broker: self.broker - o.broker,
             idle: self.idle - o.idle,
+            faults: self.faults - o.faults,
         }
+    }
+}
+
+/// The cluster's WAL and checkpoint counters (`pg_stat_wal`, `pg_stat_bgwriter`; PostgreSQL 14+).
+/// Over a phase they show how much WAL each event cost, how much of it full-page images
+/// (written for a page's first change after a checkpoint), and whether a checkpoint began
+/// inside the phase.
+#[derive(Clone, Copy, Default)]
+struct Wal {
+    bytes: f64,
+    records: f64,
+    fpi: f64,
+    checkpoints: f64,
+}
+
+impl std::ops::Sub for Wal {
+    type Output = Wal;
+    fn sub(self, o: Wal) -> Wal {
+        Wal {
+            bytes: self.bytes - o.bytes,
+            records: self.records - o.records,
+            fpi: self.fpi - o.fpi,
+            checkpoints: self.checkpoints - o.checkpoints,
+        }
+    }
+}
+
+async fn wal_stats(pool: &PgPool) -> Wal {
+    let row: (f64, f64, f64, f64) = sqlx::query_as(
+        "SELECT w.wal_bytes::float8, w.wal_records::float8, w.wal_fpi::float8,
+                (b.checkpoints_timed + b.checkpoints_req)::float8
+         FROM pg_stat_wal w, pg_stat_bgwriter b",
+    )
+    .fetch_one(pool)
+    .await
+    .unwrap();
+    Wal {
+        bytes: row.0,
+        records: row.1,
+        fpi: row.2,
+        checkpoints: row.3,
     }
 }
 
@@ -337,15 +387,20 @@ fn producer(brokers: &str) -> FutureProducer {
         .unwrap()
 }
 
-async fn create_topics(brokers: &str, topic: &str) {
+async fn create_topics(brokers: &str, topics: &[String]) {
     let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
         .set("bootstrap.servers", brokers)
         .create()
         .unwrap();
-    let new = [
-        NewTopic::new(topic, partitions(), TopicReplication::Fixed(1)),
-        NewTopic::new("usage-bench-dlq", 1, TopicReplication::Fixed(1)),
-    ];
+    let mut new: Vec<_> = topics
+        .iter()
+        .map(|t| NewTopic::new(t, partitions(), TopicReplication::Fixed(1)))
+        .collect();
+    new.push(NewTopic::new(
+        "usage-bench-dlq",
+        1,
+        TopicReplication::Fixed(1),
+    ));
     // Per-topic results are ignored: the DLQ topic may exist from an earlier run.
     let _ = admin
         .create_topics(&new, &AdminOptions::new())
@@ -391,6 +446,28 @@ impl metrics::Recorder for DoneRecorder {
     }
 }
 
+/// Deletes the run's topics (errors ignored: a broker that cannot delete keeps them).
+async fn delete_topics(brokers: &str, topics: &[String]) {
+    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .create()
+        .unwrap();
+    let names: Vec<&str> = topics.iter().map(String::as_str).collect();
+    let kept: Vec<String> = match admin.delete_topics(&names, &AdminOptions::new()).await {
+        Ok(results) => results
+            .into_iter()
+            .filter_map(|r| r.err().map(|(t, e)| format!("{t}: {e}")))
+            .collect(),
+        Err(e) => vec![e.to_string()],
+    };
+    if !kept.is_empty() {
+        println!(
+            "  (the broker kept some of the benchmark's topics: {})",
+            kept.join("; ")
+        );
+    }
+}
+
 /// Messages the consumer has finished so far (every bench message is one new event).
 fn done() -> i64 {
     DONE.get().map_or(0, |d| d.load(Ordering::Relaxed) as i64)
@@ -414,19 +491,48 @@ async fn wait_done(target: i64, n: usize) -> i64 {
     }
 }
 
+/// Backlog rounds (`METERING_BENCH_ROUNDS`, default 3, at most 20). Each round is a fresh
+/// backlog on its own topic, consumed alone by a fresh consumer group, with the `COPY` ceiling
+/// measured three times just before and three times just after it; a round's ratio is its
+/// rate over the median of its own six ceilings. One round's ratio moved by 10–20 points from
+/// run to run of the same build on this machine (its speed drifts within minutes), so the run
+/// reports every round and their median.
+fn rounds() -> usize {
+    env_usize("METERING_BENCH_ROUNDS").map_or(3, |n| n.clamp(1, 20))
+}
+
+/// The topics of a run: one per backlog round (created by the caller).
+fn round_topics(topic: &str) -> Vec<String> {
+    (0..rounds()).map(|r| format!("{topic}-r{r}")).collect()
+}
+
+/// One backlog round's figures.
+struct Round {
+    /// Events/s while the count went from 10 % to 90 % of the backlog.
+    rate: f64,
+    /// The six ceilings around the round (events/s).
+    ceilings: Vec<f64>,
+    /// CPU µs per event over the same window (this process, PostgreSQL, the broker, idle).
+    cpu: Cpu,
+    /// WAL per event over the same window, and the checkpoints begun inside it.
+    wal: Wal,
+}
+
+impl Round {
+    fn ceiling(&self) -> f64 {
+        spread(self.ceilings.clone()).0
+    }
+
+    fn ratio(&self) -> f64 {
+        100.0 * self.rate / self.ceiling()
+    }
+}
+
 /// What the Kafka phase measured.
 struct KafkaRun {
-    /// Producing the backlog (nothing consuming).
+    /// Producing the first round's backlog (nothing consuming).
     produce: f64,
-    /// Consuming a backlog that was produced before the consumer started: events/s while the
-    /// count went from 10 % to 90 % of it.
-    backlog: f64,
-    /// CPU µs per event while consuming the backlog (this process, PostgreSQL, the broker, and
-    /// the cores' idle time).
-    backlog_cpu: Cpu,
-    /// The COPY ceiling measured three times just before and three times just after the
-    /// backlog phase (events/s).
-    backlog_ceiling: Vec<f64>,
+    rounds: Vec<Round>,
     /// Unless `METERING_BENCH_BACKLOG_ONLY`: the older figure, producing and consuming at once
     /// on the same cores (timed from the first send to the last commit), and the
     /// event-to-queryable p50 and p99.
@@ -439,20 +545,11 @@ fn backlog_only() -> bool {
     std::env::var("METERING_BENCH_BACKLOG_ONLY").is_ok_and(|v| v == "1")
 }
 
-async fn kafka(
-    pool: &PgPool,
-    brokers: &str,
-    topic: &str,
-    n: usize,
-    ceiling_rows: &CopyText,
-) -> KafkaRun {
-    let run = uuid::Uuid::new_v4().simple().to_string();
-    let topic = topic.to_string();
-    let p = producer(brokers);
+fn consumer_config(brokers: &str, topic: &str, group: String) -> ConsumerConfig {
     let mut config = ConsumerConfig::new(brokers);
-    config.topic = topic.clone();
+    config.topic = topic.to_string();
     config.dlq_topic = "usage-bench-dlq".into();
-    config.group = format!("bench-{run}");
+    config.group = group;
     config.consumer_overrides = vec![("fetch.max.bytes".into(), "52428800".into())];
     config.add_consumer_properties(
         &std::env::var("METERING_KAFKA_CONSUMER_PROPERTIES").unwrap_or_default(),
@@ -469,24 +566,46 @@ async fn kafka(
     if let Some(n) = env_usize("METERING_BENCH_WRITERS") {
         config.writers = n;
     }
-    let config_batch = config.max_batch_events;
-    println!(
-        "Kafka consumer: batches of up to {} events, {} writers",
-        config.max_batch_events, config.writers
-    );
-    // 1. A backlog in the topic before the consumer exists: the consumer alone on the cores.
-    let before_db = written(pool).await;
+    config
+}
+
+/// A consumer running in the background, and the switch that stops it.
+struct Running {
+    stop: tokio::sync::oneshot::Sender<()>,
+    task: tokio::task::JoinHandle<metering::Result<metering::kafka::ConsumerStats>>,
+}
+
+impl Running {
+    async fn stop(self) {
+        self.stop.send(()).unwrap();
+        self.task.await.unwrap().unwrap();
+    }
+}
+
+/// One backlog round on `topic`: the ceiling three times, the backlog produced with nothing
+/// consuming, a fresh consumer group started on it and timed from 10 % to 90 % counted, the
+/// ceiling three times again. Returns the round, the produce rate and the consumer (still
+/// running, idle on the drained topic).
+async fn backlog_round(
+    pool: &PgPool,
+    p: &FutureProducer,
+    config: ConsumerConfig,
+    n: usize,
+    ceiling_rows: &CopyText,
+    tag: &str,
+) -> (Round, f64, Running) {
     let before = done();
-    let backlog = payloads(&format!("k{run}"), n);
-    // The ceiling again, just before and just after the backlog phase: this machine's speed
-    // drifts by tens of percent within minutes, and a ceiling taken a minute earlier made the
-    // ratio swing either way (57 % once, from a ceiling measured in a slow minute).
-    let mut ceiling = copy_ceiling(pool, ceiling_rows).await;
+    let backlog = payloads(tag, n);
+    // The ceiling just before and just after the backlog: this machine's speed drifts by
+    // tens of percent within minutes, and a ceiling taken a minute earlier made the ratio
+    // swing either way (57 % once, from a ceiling measured in a slow minute).
+    let mut ceilings = copy_ceiling(pool, ceiling_rows).await;
     let started = Instant::now();
-    send_all(&p, &topic, &backlog).await;
+    send_all(p, &config.topic, &backlog).await;
     let produce = rate(n, started.elapsed());
+    drop(backlog);
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let consumer = tokio::spawn(run_consumer(config, pool.clone(), async {
+    let task = tokio::spawn(run_consumer(config, pool.clone(), async {
         let _ = stopped.await;
     }));
     // Timed between 10 % and 90 % of the backlog counted: the steady state, without the group
@@ -498,64 +617,124 @@ async fn kafka(
     let low = wait_done(before + tenth.max(1), n).await;
     let low_at = Instant::now();
     let cpu0 = cpu_seconds();
+    let wal0 = wal_stats(pool).await;
     let high = wait_done(target - tenth, n).await;
     let cpu = cpu_seconds() - cpu0;
+    let wal = wal_stats(pool).await - wal0;
     let counted = usize::try_from(high - low).unwrap_or(0);
-    let backlog_rate = rate(counted, low_at.elapsed());
+    let rate_counted = rate(counted, low_at.elapsed());
+    let per_event = |x: f64| x / counted.max(1) as f64;
+    let round = Round {
+        rate: rate_counted,
+        ceilings: Vec::new(),
+        cpu: Cpu {
+            consumer: per_event(cpu.consumer) * 1e6,
+            postgres: per_event(cpu.postgres) * 1e6,
+            broker: per_event(cpu.broker) * 1e6,
+            idle: per_event(cpu.idle) * 1e6,
+            faults: per_event(cpu.faults),
+        },
+        wal: Wal {
+            bytes: per_event(wal.bytes),
+            records: per_event(wal.records),
+            fpi: per_event(wal.fpi),
+            checkpoints: wal.checkpoints,
+        },
+    };
+    wait_done(target, n).await;
+    // The consumer idles on its drained topic while the ceiling is measured again.
+    ceilings.extend(copy_ceiling(pool, ceiling_rows).await);
+    (Round { ceilings, ..round }, produce, Running { stop, task })
+}
+
+async fn kafka(
+    pool: &PgPool,
+    brokers: &str,
+    topic: &str,
+    n: usize,
+    ceiling_rows: &CopyText,
+) -> KafkaRun {
+    let run = uuid::Uuid::new_v4().simple().to_string();
+    let p = producer(brokers);
+    let topics = round_topics(topic);
+    let first = consumer_config(brokers, &topics[0], String::new());
+    let config_batch = first.max_batch_events;
+    println!(
+        "Kafka consumer: batches of up to {} events, {} writers; {} backlog rounds",
+        first.max_batch_events,
+        first.writers,
+        topics.len()
+    );
     if n < 10 * config_batch {
         println!(
             "  (warning: a backlog of {n} is under 10 batches of {config_batch}; the 10–90 % window sees a few commits, not a steady state)"
         );
     }
-    let per_event = |secs: f64| secs * 1e6 / counted.max(1) as f64;
-    let backlog_cpu = Cpu {
-        consumer: per_event(cpu.consumer),
-        postgres: per_event(cpu.postgres),
-        broker: per_event(cpu.broker),
-        idle: per_event(cpu.idle),
-    };
-    wait_done(target, n).await;
-    // The consumer idles on an empty topic while the ceiling is measured again.
-    ceiling.extend(copy_ceiling(pool, ceiling_rows).await);
-
+    // 1. Backlogs produced before their consumer exists: the consumer alone on the cores.
+    let before_db = written(pool).await;
+    let mut rounds = Vec::new();
+    let mut produce = 0.0;
+    let mut running = None;
+    for (r, topic) in topics.iter().enumerate() {
+        if let Some(previous) = running.take() {
+            Running::stop(previous).await;
+        }
+        let config = consumer_config(brokers, topic, format!("bench-{run}-{r}"));
+        let (round, produced, consumer) =
+            backlog_round(pool, &p, config, n, ceiling_rows, &format!("k{r}{run}")).await;
+        println!(
+            "  round {}: {:.0} events/s, {:.0} % of the COPY ceiling around it ({:.0}); consumer {:.2} µs, PostgreSQL {:.2} µs, idle {:.2} µs per event",
+            r + 1,
+            round.rate,
+            round.ratio(),
+            round.ceiling(),
+            round.cpu.consumer,
+            round.cpu.postgres,
+            round.cpu.idle
+        );
+        if r == 0 {
+            produce = produced;
+        }
+        rounds.push(round);
+        running = Some(consumer);
+    }
+    let running = running.expect("at least one round");
+    let rounds_total = (rounds.len() * n) as i64;
     if backlog_only() {
-        stop.send(()).unwrap();
-        consumer.await.unwrap().unwrap();
+        running.stop().await;
         assert_eq!(
             written(pool).await - before_db,
-            n as i64,
-            "the month rollups do not count every event the consumer finished"
+            rounds_total,
+            "the month rollups do not count every event the consumers finished"
         );
         return KafkaRun {
             produce,
-            backlog: backlog_rate,
-            backlog_cpu,
-            backlog_ceiling: ceiling,
+            rounds,
             rest: None,
         };
     }
-    // 2. Producing and consuming at once (the figure reported before).
+    // 2. Producing and consuming at once (the figure reported before), on the last round's
+    //    topic and consumer.
+    let last_topic = topics.last().expect("at least one round");
+    let before = done();
     let again = payloads(&format!("c{run}"), n);
     let started = Instant::now();
-    send_all(&p, &topic, &again).await;
-    wait_done(target + n as i64, n).await;
+    send_all(&p, last_topic, &again).await;
+    wait_done(before + n as i64, n).await;
     let concurrent = rate(n, started.elapsed());
-    // What the consumer finished is what the rollups count.
+    // What the consumers finished is what the rollups count.
     assert_eq!(
         written(pool).await - before_db,
-        2 * n as i64,
-        "the month rollups do not count every event the consumer finished"
+        rounds_total + n as i64,
+        "the month rollups do not count every event the consumers finished"
     );
 
     // 3. Steady stream with probes: how long until a produced event is queryable.
-    let (p50, p99) = latency(pool, &p, &topic, &run).await;
-    stop.send(()).unwrap();
-    consumer.await.unwrap().unwrap();
+    let (p50, p99) = latency(pool, &p, last_topic, &run).await;
+    running.stop().await;
     KafkaRun {
         produce,
-        backlog: backlog_rate,
-        backlog_cpu,
-        backlog_ceiling: ceiling,
+        rounds,
         rest: Some((concurrent, p50, p99)),
     }
 }
@@ -683,12 +862,14 @@ fn main() {
             .filter(|b| !b.is_empty())
         {
             Some(b) => {
-                create_topics(&b, &topic).await;
+                create_topics(&b, &round_topics(&topic)).await;
                 (b, "KAFKA_BROKERS".to_string(), n)
             }
             None => {
                 mock = rdkafka::mocking::MockCluster::new(1).unwrap();
-                mock.create_topic(&topic, partitions(), 1).unwrap();
+                for t in round_topics(&topic) {
+                    mock.create_topic(&t, partitions(), 1).unwrap();
+                }
                 mock.create_topic("usage-bench-dlq", 1, 1).unwrap();
                 // The mock broker keeps about 5 MB per partition and drops older segments.
                 let capped = n.min(MOCK_MAX_EVENTS);
@@ -707,26 +888,50 @@ fn main() {
             kafka_ceiling_rows.as_ref().unwrap_or(&ceiling_rows),
         )
         .await;
-        let (around, around_min, around_max) = spread(k.backlog_ceiling.clone());
+        if std::env::var("KAFKA_BROKERS").is_ok_and(|b| !b.is_empty()) {
+            // The broker keeps what it was sent (tansu's memory storage: all of it in RAM).
+            delete_topics(&brokers, &round_topics(&topic)).await;
+        }
+        let median = |f: &dyn Fn(&Round) -> f64| spread(k.rounds.iter().map(f).collect()).0;
+        let ratios: Vec<String> = k.rounds.iter().map(|r| format!("{:.0}", r.ratio())).collect();
+        let (around, around_min, around_max) =
+            spread(k.rounds.iter().flat_map(|r| r.ceilings.clone()).collect());
         println!("Kafka broker: {label}");
         println!("Kafka produce (backlog, nothing consuming): {:.0} events/s", k.produce);
         println!(
-            "COPY ceiling around the backlog phase: {around:.0} events/s (median of 6, 3 before and 3 after; {around_min:.0}–{around_max:.0})"
+            "COPY ceiling around the backlog rounds: {around:.0} events/s (median of {}, 3 before and 3 after each round; {around_min:.0}–{around_max:.0})",
+            6 * k.rounds.len()
         );
         println!(
-            "Kafka → committed rollups, backlog consumed alone: {:.0} events/s ({:.0} % of the COPY ceiling around it)",
-            k.backlog,
-            100.0 * k.backlog / around
+            "Kafka → committed rollups, backlog consumed alone: {:.0} events/s ({:.0} % of the COPY ceiling around it; medians of {} rounds, each round's %: {})",
+            median(&|r| r.rate),
+            median(&|r| r.ratio()),
+            k.rounds.len(),
+            ratios.join(" / ")
         );
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-        let c = k.backlog_cpu;
+        let c = Cpu {
+            consumer: median(&|r| r.cpu.consumer),
+            postgres: median(&|r| r.cpu.postgres),
+            broker: median(&|r| r.cpu.broker),
+            idle: median(&|r| r.cpu.idle),
+            faults: median(&|r| r.cpu.faults),
+        };
         println!(
-            "  CPU per event while consuming the backlog: consumer {:.2} µs, PostgreSQL {:.2} µs ({cores} cores: at most {:.0} events/s at that cost); broker {:.2} µs, idle {:.2} µs",
+            "  CPU per event while consuming the backlog (medians): consumer {:.2} µs, PostgreSQL {:.2} µs ({cores} cores: at most {:.0} events/s at that cost); broker {:.2} µs, idle {:.2} µs; the consumer's page faults per event: {:.3}",
             c.consumer,
             c.postgres,
             cores as f64 * 1e6 / (c.consumer + c.postgres).max(0.01),
             c.broker,
-            c.idle
+            c.idle,
+            c.faults
+        );
+        println!(
+            "  WAL per event while consuming the backlog (medians): {:.0} bytes, {:.2} records, {:.3} full-page images; checkpoints begun in the rounds: {:.0}",
+            median(&|r| r.wal.bytes),
+            median(&|r| r.wal.records),
+            median(&|r| r.wal.fpi),
+            k.rounds.iter().map(|r| r.wal.checkpoints).sum::<f64>()
         );
         if let Some(kb) = peak_rss_kib() {
             println!(

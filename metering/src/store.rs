@@ -98,14 +98,21 @@ const CLAIM_ALL: &str =
     "COPY metering_event_ids (tenant_id, event_id, event_time) FROM STDIN (FORMAT binary)";
 
 async fn claim_all(conn: &mut PgConnection, rows: &[RawRow<'_>]) -> Result<()> {
-    let mut copy = crate::copy::BinaryCopy::new(rows.len() * 80);
+    let mut copy = crate::copy::BinaryCopy::start(conn, CLAIM_ALL).await?;
     for r in rows {
-        copy.row(3);
-        copy.text(r.tenant)?;
-        copy.text(r.event_id)?;
-        copy.field(&r.time)?;
+        let encoded = (|| {
+            copy.row(3);
+            copy.text(r.tenant)?;
+            copy.text(r.event_id)?;
+            copy.field(&r.time)
+        })();
+        if let Err(e) = encoded {
+            copy.abort("a dedupe key did not encode").await?;
+            return Err(e);
+        }
+        copy.end_row().await?;
     }
-    copy.send(conn, CLAIM_ALL).await?;
+    copy.finish().await?;
     Ok(())
 }
 
@@ -115,21 +122,28 @@ const COPY_ROWS: &str = "COPY metering_events (tenant_id, event_id, meter, subje
      FROM STDIN (FORMAT binary)";
 
 async fn copy_rows(conn: &mut PgConnection, rows: &[RawRow<'_>]) -> Result<()> {
-    let mut copy = crate::copy::BinaryCopy::new(rows.len() * 160);
+    let mut copy = crate::copy::BinaryCopy::start(conn, COPY_ROWS).await?;
     for r in rows {
-        copy.row(10);
-        copy.text(r.tenant)?;
-        copy.text(r.event_id)?;
-        copy.text(r.meter)?;
-        copy.text(r.subject)?;
-        copy.field(&r.quantity)?;
-        copy.field(&r.time)?;
-        copy.text(r.region)?;
-        copy.text(r.service)?;
-        copy.jsonb(r.properties)?;
-        copy.field(&r.cost_usd)?;
+        let encoded = (|| {
+            copy.row(10);
+            copy.text(r.tenant)?;
+            copy.text(r.event_id)?;
+            copy.text(r.meter)?;
+            copy.text(r.subject)?;
+            copy.field(&r.quantity)?;
+            copy.field(&r.time)?;
+            copy.text(r.region)?;
+            copy.text(r.service)?;
+            copy.jsonb(r.properties)?;
+            copy.field(&r.cost_usd)
+        })();
+        if let Err(e) = encoded {
+            copy.abort("a raw event did not encode").await?;
+            return Err(e);
+        }
+        copy.end_row().await?;
     }
-    copy.send(conn, COPY_ROWS).await?;
+    copy.finish().await?;
     Ok(())
 }
 

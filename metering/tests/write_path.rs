@@ -34,8 +34,10 @@ async fn values(pool: &PgPool, q: &UsageQuery) -> Vec<(String, String)> {
         .collect()
 }
 
-/// The fast path claims keys with one binary `COPY`; a taken key fails it wherever the key sits
-/// in the stream (first or last of 5,000 rows), and the batch then counts exactly the others.
+/// The fast path claims keys with one binary `COPY`, streamed in chunks of 256 KiB (20,000
+/// keys are several chunks); a taken key fails it wherever the key sits in the stream (in the
+/// first chunk, while the rest is still being sent, or the last row), and the batch then counts
+/// exactly the others.
 #[sqlx::test(migrations = "../migrations")]
 async fn a_taken_key_anywhere_in_a_large_batch_costs_only_itself(pool: PgPool) {
     tenant(&pool, "acme", "IN", "UTC").await;
@@ -49,15 +51,15 @@ async fn a_taken_key_anywhere_in_a_large_batch_costs_only_itself(pool: PgPool) {
             json!({"properties": {"service": "svc", "note": format!("n\t{i}")}}),
         )
     };
-    // Keys sort as their numbers: 0 is the first row of the COPY, 4,999 the last.
-    for (taken, offset) in [(0_usize, 0_usize), (4_999, 10_000)] {
+    // Keys sort as their numbers: 0 is the first row of the COPY, 19,999 the last.
+    for (taken, offset) in [(0_usize, 0_usize), (19_999, 20_000)] {
         let one = ingest_batch(&pool, &[ev(taken + offset)]).await.unwrap();
         assert_eq!(one.accepted(), 1);
-        let batch: Vec<UsageEvent> = (offset..offset + 5_000).map(ev).collect();
+        let batch: Vec<UsageEvent> = (offset..offset + 20_000).map(ev).collect();
         let out = ingest_batch(&pool, &batch).await.unwrap();
         assert_eq!(
             (out.accepted(), out.duplicates()),
-            (4_999, 1),
+            (19_999, 1),
             "taken {taken}"
         );
         assert_eq!(out.outcomes[taken], EventOutcome::Duplicate);
@@ -68,7 +70,7 @@ async fn a_taken_key_anywhere_in_a_large_batch_costs_only_itself(pool: PgPool) {
     .fetch_one(&pool)
     .await
     .unwrap();
-    assert_eq!((raw, sum), (10_000, rust_decimal::Decimal::from(10_000)));
+    assert_eq!((raw, sum), (40_000, rust_decimal::Decimal::from(40_000)));
     let row: (String, String, String, String, Option<String>) = sqlx::query_as(
         "SELECT properties::text, to_char(time AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS'),
                 quantity::text, service, cost_usd::text
