@@ -202,13 +202,12 @@ fn spread(mut rates: Vec<f64>) -> (f64, f64, f64) {
     (median, rates[0], rates[rates.len() - 1])
 }
 
-/// CPU seconds used so far by this process, by every PostgreSQL process and by every `tansu`
-/// process on the machine, and the machine's idle seconds (`/proc`, Linux; zeros where
-/// unreadable). The stack's server and broker are local, so the difference over a phase splits
-/// the cores' time between the consumer (this process), the database, the broker and idle.
-fn cpu_seconds() -> Cpu {
-    // /proc counts in USER_HZ, which the kernel ABI fixes at 100 on x86 and arm64.
-    let tick = 0.01;
+/// CPU ticks used so far by this process, by every PostgreSQL process and by every `tansu`
+/// process on the machine (per process), and the machine's idle ticks (`/proc`, Linux; zeros
+/// where unreadable). The stack's server and broker are local, so the difference over a phase
+/// splits the cores' time between the consumer (this process), the database, the broker and
+/// idle.
+fn cpu_seconds() -> CpuSnapshot {
     let ticks = |stat: &str| -> Option<(String, u64)> {
         let (head, tail) = stat.rsplit_once(')')?;
         let comm = head.split_once('(')?.1.to_string();
@@ -225,14 +224,21 @@ fn cpu_seconds() -> Cpu {
         .rsplit_once(')')
         .and_then(|(_, tail)| tail.split_whitespace().nth(7)?.parse::<u64>().ok())
         .unwrap_or(0);
-    let (mut pg, mut broker) = (0, 0);
+    let mut procs = HashMap::new();
     for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|n| n.parse::<u32>().ok())
+        else {
+            continue;
+        };
         if let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) {
             if let Some((comm, t)) = ticks(&stat) {
                 if comm.starts_with("postgres") {
-                    pg += t;
+                    procs.insert(pid, (true, t));
                 } else if comm.starts_with("tansu") {
-                    broker += t;
+                    procs.insert(pid, (false, t));
                 }
             }
         }
@@ -251,16 +257,54 @@ fn cpu_seconds() -> Cpu {
             Some(f.get(3)? + f.get(4)?)
         })
         .unwrap_or(0);
-    Cpu {
-        consumer: own as f64 * tick,
-        postgres: pg as f64 * tick,
-        broker: broker as f64 * tick,
-        idle: idle as f64 * tick,
-        faults: faults as f64,
+    CpuSnapshot {
+        own,
+        faults,
+        idle,
+        procs,
     }
 }
 
-/// Cumulative CPU seconds, see [`cpu_seconds`].
+/// Cumulative counters at one moment, see [`cpu_seconds`].
+struct CpuSnapshot {
+    own: u64,
+    faults: u64,
+    idle: u64,
+    /// PostgreSQL (`true`) and broker processes by pid: their ticks so far.
+    procs: HashMap<u32, (bool, u64)>,
+}
+
+/// The CPU seconds between two snapshots. A process is counted by its own difference: one
+/// that started inside the window counts whole, and one that exited inside it (an autovacuum
+/// worker, say) is missing from both ends instead of taking its whole life's ticks off the
+/// sum (a total over processes did that: one round read 1.97 µs of PostgreSQL per event
+/// beside 4.26 and 4.28). What an exited process did inside the window is not counted.
+impl std::ops::Sub for CpuSnapshot {
+    type Output = Cpu;
+    fn sub(self, o: CpuSnapshot) -> Cpu {
+        // /proc counts in USER_HZ, which the kernel ABI fixes at 100 on x86 and arm64.
+        let tick = 0.01;
+        let (mut pg, mut broker) = (0, 0);
+        for (pid, (is_pg, t)) in &self.procs {
+            let before = o.procs.get(pid).map_or(0, |(_, b)| *b);
+            let d = t.saturating_sub(before);
+            if *is_pg {
+                pg += d;
+            } else {
+                broker += d;
+            }
+        }
+        Cpu {
+            consumer: self.own.saturating_sub(o.own) as f64 * tick,
+            postgres: pg as f64 * tick,
+            broker: broker as f64 * tick,
+            idle: self.idle.saturating_sub(o.idle) as f64 * tick,
+            faults: self.faults.saturating_sub(o.faults) as f64,
+        }
+    }
+}
+
+/// CPU seconds (µs per event once divided), see [`cpu_seconds`].
 #[derive(Clone, Copy, Default)]
 struct Cpu {
     consumer: f64,
@@ -269,19 +313,6 @@ struct Cpu {
     idle: f64,
     /// This process's minor page faults.
     faults: f64,
-}
-
-impl std::ops::Sub for Cpu {
-    type Output = Cpu;
-    fn sub(self, o: Cpu) -> Cpu {
-        Cpu {
-            consumer: self.consumer - o.consumer,
-            postgres: self.postgres - o.postgres,
-            broker: self.broker - o.broker,
-            idle: self.idle - o.idle,
-            faults: self.faults - o.faults,
-        }
-    }
 }
 
 /// The cluster's WAL and checkpoint counters (`pg_stat_wal`, `pg_stat_bgwriter`; PostgreSQL 14+).

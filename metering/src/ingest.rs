@@ -145,13 +145,29 @@ pub async fn ingest_batch_with(
     Ok(outcome)
 }
 
+/// The UTC months (raw partitions) a batch's events fall in, sorted. A batch spans one month
+/// or a few: each event is tested against the months already found (two timestamp
+/// comparisons each), and only an event outside them is converted to a calendar date.
 fn months_of(events: &[UsageEvent]) -> Vec<NaiveDate> {
-    let mut months: Vec<NaiveDate> = events
-        .iter()
-        .filter_map(|e| NaiveDate::from_ymd_opt(e.time.year(), e.time.month(), 1))
-        .collect();
+    let mut found: Vec<(DateTime<Utc>, DateTime<Utc>, NaiveDate)> = Vec::new();
+    for e in events {
+        if found
+            .iter()
+            .any(|(lo, hi, _)| *lo <= e.time && e.time < *hi)
+        {
+            continue;
+        }
+        let Some(month) = NaiveDate::from_ymd_opt(e.time.year(), e.time.month(), 1) else {
+            continue;
+        };
+        let start = |d: NaiveDate| d.and_time(chrono::NaiveTime::MIN).and_utc();
+        let end = month
+            .checked_add_months(chrono::Months::new(1))
+            .map_or(DateTime::<Utc>::MAX_UTC, start);
+        found.push((start(month), end, month));
+    }
+    let mut months: Vec<NaiveDate> = found.into_iter().map(|(_, _, m)| m).collect();
     months.sort_unstable();
-    months.dedup();
     months
 }
 
@@ -390,4 +406,41 @@ pub fn parse_batch(values: &[Value], now: DateTime<Utc>) -> ParsedBatch {
         }
     }
     parsed
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(time: &str) -> UsageEvent {
+        let now = "2026-12-02T00:00:00Z".parse().unwrap();
+        let v = serde_json::json!({"id": time, "tenant": "t", "meter": "api_calls",
+            "subject": "s", "quantity": "1", "time": time});
+        UsageEvent::parse(&v, now).unwrap()
+    }
+
+    #[test]
+    fn months_of_finds_every_utc_month_once_at_its_edges() {
+        let events: Vec<UsageEvent> = [
+            "2026-12-01T00:00:00Z",
+            "2026-11-30T23:59:59.999Z",
+            "2026-11-15T12:00:00Z",
+            "2026-11-01T00:00:00Z",
+            "2026-12-01T23:00:00Z",
+            "2026-11-20T09:00:00-05:00",
+            "2026-12-01T00:30:00+01:00", // 2026-11-30T23:30Z
+        ]
+        .iter()
+        .map(|t| at(t))
+        .collect();
+        let months = months_of(&events);
+        let want: Vec<NaiveDate> = ["2026-11-01", "2026-12-01"]
+            .iter()
+            .map(|d| d.parse().unwrap())
+            .collect();
+        assert_eq!(months, want);
+        let one = months_of(&events[..1]);
+        assert_eq!(one, want[1..]);
+        assert_eq!(months_of(&[]), Vec::<NaiveDate>::new());
+    }
 }
