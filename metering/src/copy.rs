@@ -30,7 +30,7 @@ pub(crate) struct BinaryCopy<'c> {
 
 impl<'c> BinaryCopy<'c> {
     /// Starts `statement` on `conn` and writes the format's header.
-    pub async fn start(conn: &'c mut PgConnection, statement: &str) -> Result<Self> {
+    async fn start(conn: &'c mut PgConnection, statement: &str) -> Result<Self> {
         let copy = conn.copy_in_raw(statement).await?;
         let mut out = Vec::with_capacity(CHUNK_BYTES + 4096);
         out.extend_from_slice(SIGNATURE);
@@ -41,6 +41,26 @@ impl<'c> BinaryCopy<'c> {
             out,
             scratch: PgArgumentBuffer::default(),
         })
+    }
+
+    /// The whole `COPY`: every row of `rows` encoded by `encode` (which starts the row with
+    /// [`BinaryCopy::row`] and appends its fields) and streamed as it goes. A row that fails to
+    /// encode aborts the `COPY` and is the error; so is a constraint the rows break.
+    pub async fn send_rows<T>(
+        conn: &'c mut PgConnection,
+        statement: &str,
+        rows: &[T],
+        mut encode: impl FnMut(&mut Self, &T) -> Result<()>,
+    ) -> Result<u64> {
+        let mut copy = Self::start(conn, statement).await?;
+        for r in rows {
+            if let Err(e) = encode(&mut copy, r) {
+                copy.abort("a row did not encode").await?;
+                return Err(e);
+            }
+            copy.end_row().await?;
+        }
+        copy.finish().await
     }
 
     /// Starts a row of `fields` fields.
@@ -83,7 +103,7 @@ impl<'c> BinaryCopy<'c> {
     }
 
     /// Sends what is buffered once it reaches [`CHUNK_BYTES`]; call it between rows.
-    pub async fn end_row(&mut self) -> Result<()> {
+    async fn end_row(&mut self) -> Result<()> {
         if self.out.len() >= CHUNK_BYTES {
             self.copy.send(self.out.as_slice()).await?;
             self.out.clear();
@@ -93,7 +113,7 @@ impl<'c> BinaryCopy<'c> {
 
     /// Sends the rest and the trailer and completes the `COPY`; returns the rows copied. A
     /// constraint the rows break (a taken dedupe key) is this call's error.
-    pub async fn finish(mut self) -> Result<u64> {
+    async fn finish(mut self) -> Result<u64> {
         self.out.extend_from_slice(&(-1_i16).to_be_bytes()); // trailer
         self.copy.send(self.out.as_slice()).await?;
         Ok(self.copy.finish().await?)
@@ -101,7 +121,7 @@ impl<'c> BinaryCopy<'c> {
 
     /// Abandons the `COPY` (the server discards what it received), e.g. after a row failed
     /// to encode; `Ok` once the server has acknowledged.
-    pub async fn abort(self, why: &str) -> Result<()> {
+    async fn abort(self, why: &str) -> Result<()> {
         Ok(self.copy.abort(why).await?)
     }
 }

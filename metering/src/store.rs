@@ -10,6 +10,7 @@ use rust_decimal::Decimal;
 use sqlx::{PgConnection, Row};
 
 use crate::bucket::Granularity;
+use crate::copy::BinaryCopy;
 use crate::error::{MeteringError, Result};
 use crate::rollup::{Aggregates, BucketAgg};
 
@@ -98,21 +99,13 @@ const CLAIM_ALL: &str =
     "COPY metering_event_ids (tenant_id, event_id, event_time) FROM STDIN (FORMAT binary)";
 
 async fn claim_all(conn: &mut PgConnection, rows: &[RawRow<'_>]) -> Result<()> {
-    let mut copy = crate::copy::BinaryCopy::start(conn, CLAIM_ALL).await?;
-    for r in rows {
-        let encoded = (|| {
-            copy.row(3);
-            copy.text(r.tenant)?;
-            copy.text(r.event_id)?;
-            copy.field(&r.time)
-        })();
-        if let Err(e) = encoded {
-            copy.abort("a dedupe key did not encode").await?;
-            return Err(e);
-        }
-        copy.end_row().await?;
-    }
-    copy.finish().await?;
+    BinaryCopy::send_rows(conn, CLAIM_ALL, rows, |copy, r| {
+        copy.row(3);
+        copy.text(r.tenant)?;
+        copy.text(r.event_id)?;
+        copy.field(&r.time)
+    })
+    .await?;
     Ok(())
 }
 
@@ -122,28 +115,20 @@ const COPY_ROWS: &str = "COPY metering_events (tenant_id, event_id, meter, subje
      FROM STDIN (FORMAT binary)";
 
 async fn copy_rows(conn: &mut PgConnection, rows: &[RawRow<'_>]) -> Result<()> {
-    let mut copy = crate::copy::BinaryCopy::start(conn, COPY_ROWS).await?;
-    for r in rows {
-        let encoded = (|| {
-            copy.row(10);
-            copy.text(r.tenant)?;
-            copy.text(r.event_id)?;
-            copy.text(r.meter)?;
-            copy.text(r.subject)?;
-            copy.field(&r.quantity)?;
-            copy.field(&r.time)?;
-            copy.text(r.region)?;
-            copy.text(r.service)?;
-            copy.jsonb(r.properties)?;
-            copy.field(&r.cost_usd)
-        })();
-        if let Err(e) = encoded {
-            copy.abort("a raw event did not encode").await?;
-            return Err(e);
-        }
-        copy.end_row().await?;
-    }
-    copy.finish().await?;
+    BinaryCopy::send_rows(conn, COPY_ROWS, rows, |copy, r| {
+        copy.row(10);
+        copy.text(r.tenant)?;
+        copy.text(r.event_id)?;
+        copy.text(r.meter)?;
+        copy.text(r.subject)?;
+        copy.field(&r.quantity)?;
+        copy.field(&r.time)?;
+        copy.text(r.region)?;
+        copy.text(r.service)?;
+        copy.jsonb(r.properties)?;
+        copy.field(&r.cost_usd)
+    })
+    .await?;
     Ok(())
 }
 
