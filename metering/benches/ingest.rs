@@ -418,11 +418,15 @@ fn producer(brokers: &str) -> FutureProducer {
         .unwrap()
 }
 
-async fn create_topics(brokers: &str, topics: &[String]) {
-    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
+fn admin(brokers: &str) -> AdminClient<DefaultClientContext> {
+    ClientConfig::new()
         .set("bootstrap.servers", brokers)
         .create()
-        .unwrap();
+        .unwrap()
+}
+
+async fn create_topics(brokers: &str, topics: &[String]) {
+    let admin = admin(brokers);
     let mut new: Vec<_> = topics
         .iter()
         .map(|t| NewTopic::new(t, partitions(), TopicReplication::Fixed(1)))
@@ -479,10 +483,7 @@ impl metrics::Recorder for DoneRecorder {
 
 /// Deletes the run's topics (errors ignored: a broker that cannot delete keeps them).
 async fn delete_topics(brokers: &str, topics: &[String]) {
-    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
-        .set("bootstrap.servers", brokers)
-        .create()
-        .unwrap();
+    let admin = admin(brokers);
     let names: Vec<&str> = topics.iter().map(String::as_str).collect();
     let kept: Vec<String> = match admin.delete_topics(&names, &AdminOptions::new()).await {
         Ok(results) => results
@@ -532,7 +533,7 @@ fn rounds() -> usize {
     env_usize("METERING_BENCH_ROUNDS").map_or(3, |n| n.clamp(1, 20))
 }
 
-/// The topics of a run: one per backlog round (created by the caller).
+/// The topics of a run: one per backlog round.
 fn round_topics(topic: &str) -> Vec<String> {
     (0..rounds()).map(|r| format!("{topic}-r{r}")).collect()
 }
@@ -681,13 +682,12 @@ async fn backlog_round(
 async fn kafka(
     pool: &PgPool,
     brokers: &str,
-    topic: &str,
+    topics: &[String],
     n: usize,
     ceiling_rows: &CopyText,
 ) -> KafkaRun {
     let run = uuid::Uuid::new_v4().simple().to_string();
     let p = producer(brokers);
-    let topics = round_topics(topic);
     let first = consumer_config(brokers, &topics[0], String::new());
     let config_batch = first.max_batch_events;
     println!(
@@ -705,10 +705,10 @@ async fn kafka(
     let before_db = written(pool).await;
     let mut rounds = Vec::new();
     let mut produce = 0.0;
-    let mut running = None;
+    let mut running: Option<Running> = None;
     for (r, topic) in topics.iter().enumerate() {
         if let Some(previous) = running.take() {
-            Running::stop(previous).await;
+            previous.stop().await;
         }
         let config = consumer_config(brokers, topic, format!("bench-{run}-{r}"));
         let (round, produced, consumer) =
@@ -887,26 +887,26 @@ fn main() {
         }
         // Without a real broker, librdkafka's in-process mock cluster stands in (labelled).
         let mock;
-        let topic = format!("usage-bench-{run}");
-        let (brokers, label, n_kafka) = match std::env::var("KAFKA_BROKERS")
+        let topics = round_topics(&format!("usage-bench-{run}"));
+        let (brokers, label, n_kafka, real_broker) = match std::env::var("KAFKA_BROKERS")
             .ok()
             .filter(|b| !b.is_empty())
         {
             Some(b) => {
-                create_topics(&b, &round_topics(&topic)).await;
-                (b, "KAFKA_BROKERS".to_string(), n)
+                create_topics(&b, &topics).await;
+                (b, "KAFKA_BROKERS".to_string(), n, true)
             }
             None => {
                 mock = rdkafka::mocking::MockCluster::new(1).unwrap();
-                for t in round_topics(&topic) {
-                    mock.create_topic(&t, partitions(), 1).unwrap();
+                for t in &topics {
+                    mock.create_topic(t, partitions(), 1).unwrap();
                 }
                 mock.create_topic("usage-bench-dlq", 1, 1).unwrap();
                 // The mock broker keeps about 5 MB per partition and drops older segments.
                 let capped = n.min(MOCK_MAX_EVENTS);
                 let label =
                     format!("librdkafka mock cluster (KAFKA_BROKERS unset), {capped} events");
-                (mock.bootstrap_servers(), label, capped)
+                (mock.bootstrap_servers(), label, capped, false)
             }
         };
         // The mock broker's phase is capped: its ceiling is timed on as many rows.
@@ -914,14 +914,14 @@ fn main() {
         let k = kafka(
             &pool,
             &brokers,
-            &topic,
+            &topics,
             n_kafka,
             kafka_ceiling_rows.as_ref().unwrap_or(&ceiling_rows),
         )
         .await;
-        if std::env::var("KAFKA_BROKERS").is_ok_and(|b| !b.is_empty()) {
+        if real_broker {
             // The broker keeps what it was sent (tansu's memory storage: all of it in RAM).
-            delete_topics(&brokers, &round_topics(&topic)).await;
+            delete_topics(&brokers, &topics).await;
         }
         let median = |f: &dyn Fn(&Round) -> f64| spread(k.rounds.iter().map(f).collect()).0;
         let ratios: Vec<String> = k.rounds.iter().map(|r| format!("{:.0}", r.ratio())).collect();
