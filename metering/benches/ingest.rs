@@ -12,8 +12,9 @@
 //! 4. event-to-queryable latency at a steady produce rate (p50 / p99 over probe events).
 //!
 //! `METERING_BENCH_EVENTS` (default 200,000) sets the row count, `METERING_BENCH_PARTITIONS`
-//! (default 8) the Kafka topic's partitions, `METERING_BENCH_BACKLOG_ONLY=1` skips all but the
-//! ceiling and the backlog phase. The backlog phase also prints the CPU it cost per
+//! (default 8) the Kafka topic's partitions, `METERING_BENCH_IDS` (`counter`, `uuid7`,
+//! `uuid4`; see [`IdShape`]) the events' ids, `METERING_BENCH_BACKLOG_ONLY=1` skips all but
+//! the ceiling and the backlog phase. The backlog phase also prints the CPU it cost per
 //! event, split between this process (the consumer), the PostgreSQL processes and the broker,
 //! and the cores' idle time (`/proc`).
 
@@ -51,8 +52,41 @@ const METERS: [&str; 4] = [
     "workflow_runs",
 ];
 
+/// What the generated events' ids look like (`METERING_BENCH_IDS`). The dedupe key's B-tree
+/// is ordered by the id, so its shape decides where a batch's keys land in the index:
+/// - `counter` (the default, and every figure before the eleventh session): `<run>-<n>`, a
+///   random prefix per phase and an unpadded counter, which text order scatters over the
+///   phase's range (`-123456` sorts between `-12345` and `-12346`);
+/// - `uuid7`: time-ordered UUIDs (as UUIDv7, ULID or Snowflake producers send): every batch
+///   appends at the index's right edge;
+/// - `uuid4`: random UUIDs (the SDKs' usual default): every key lands at a random leaf.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum IdShape {
+    Counter,
+    Uuid7,
+    Uuid4,
+}
+
+fn id_shape() -> IdShape {
+    match std::env::var("METERING_BENCH_IDS").as_deref() {
+        Err(_) | Ok("counter") => IdShape::Counter,
+        Ok("uuid7") => IdShape::Uuid7,
+        Ok("uuid4") => IdShape::Uuid4,
+        Ok(other) => panic!("METERING_BENCH_IDS must be counter, uuid7 or uuid4, got {other:?}"),
+    }
+}
+
+fn event_id(run: &str, i: usize, shape: IdShape) -> String {
+    match shape {
+        IdShape::Counter => format!("{run}-{i}"),
+        IdShape::Uuid7 => uuid::Uuid::now_v7().to_string(),
+        IdShape::Uuid4 => uuid::Uuid::new_v4().to_string(),
+    }
+}
+
 fn payloads(run: &str, n: usize) -> Vec<(String, String)> {
     let now = Utc::now();
+    let shape = id_shape();
     // How far back event times spread: 2 hours by default (a backlog replay, nearly one 5 min
     // row per event); METERING_BENCH_SPREAD_SECS=60 is a live stream (events from the last
     // minute, so events share their bucket rows within a batch).
@@ -63,7 +97,7 @@ fn payloads(run: &str, n: usize) -> Vec<(String, String)> {
         .map(|i| {
             let tenant = format!("bench-t{}", i % TENANTS);
             let time = now - chrono::Duration::seconds(((i * 7919) % spread) as i64);
-            let v = json!({"id": format!("{run}-{i}"), "tenant": tenant, "meter": METERS[i % 4],
+            let v = json!({"id": event_id(run, i, shape), "tenant": tenant, "meter": METERS[i % 4],
                 "subject": format!("user-{}", (i * 31) % 500), "quantity": format!("{}.{}", i % 1000, i % 97),
                 "time": time.to_rfc3339(), "properties": {"service": format!("svc{}", i % 5)}});
             (tenant, v.to_string())
@@ -858,7 +892,7 @@ fn main() {
             .and_then(|v| v.parse().ok())
             .unwrap_or(200_000);
         let (pool, name) = setup().await;
-        println!("metering ingest benchmark: {n} events, database {name}");
+        println!("metering ingest benchmark: {n} events, ids {:?}, database {name}", id_shape());
         let run = uuid::Uuid::new_v4().simple().to_string();
         let ceiling_events = parse_all(&payloads(&format!("c{run}"), n));
         let ceiling_rows = copy_text(&ceiling_events);

@@ -1,7 +1,8 @@
 //! The write path's SQL: claim dedupe keys and write raw events (binary `COPY` when every key
 //! is free, one `ON CONFLICT` statement otherwise), grow unique_count sets, upsert
 //! pre-aggregated rollup rows, park events. Each step is one round trip per batch (a `COPY`,
-//! or a statement with arrays and `UNNEST`); rows go in sorted, which fixes the lock order.
+//! or a statement with arrays and `UNNEST`); keys and rollup rows go in sorted, which fixes the
+//! lock order.
 
 use std::collections::HashMap;
 
@@ -39,7 +40,10 @@ pub(crate) async fn ensure_partitions(conn: &mut PgConnection, months: &[NaiveDa
 }
 
 /// Claims `(tenant, id)` and inserts the raw event for every row whose key was free. Returns
-/// the input indices that were newly inserted.
+/// the input indices that were newly inserted. `claim_order` lists every position in `rows`
+/// once, in the dedupe index's order `(id, tenant)`: keys are claimed in that order (one
+/// global order, so concurrent batches cannot deadlock, and the B-tree takes sorted keys
+/// faster); the raw rows go in as given.
 ///
 /// Duplicates are rare, so the first try is a binary `COPY` of every key (a speculative
 /// `ON CONFLICT` insertion costs about twice as much per key), then of every row. If any key
@@ -49,11 +53,13 @@ pub(crate) async fn ensure_partitions(conn: &mut PgConnection, months: &[NaiveDa
 pub(crate) async fn insert_events(
     conn: &mut PgConnection,
     rows: &[RawRow<'_>],
+    claim_order: &[u32],
 ) -> Result<Vec<i32>> {
+    let claim = claim_sequence(rows, claim_order);
     sqlx::query("SAVEPOINT metering_claim")
         .execute(&mut *conn)
         .await?;
-    match claim_all(conn, rows).await {
+    match claim_all(conn, &claim).await {
         Ok(_) => {
             sqlx::query("RELEASE SAVEPOINT metering_claim")
                 .execute(&mut *conn)
@@ -69,7 +75,7 @@ pub(crate) async fn insert_events(
         Err(e) => return Err(e),
     }
     let mut cols = EventColumns::default();
-    for r in rows {
+    for r in claim {
         cols.push(r);
     }
     let inserted = bind_events(sqlx::query(INSERT_NEW), &cols)
@@ -79,6 +85,33 @@ pub(crate) async fn insert_events(
         .iter()
         .map(|r| r.try_get::<i32, _>(0).map_err(Into::into))
         .collect()
+}
+
+/// The rows in `claim_order` when it lists every row exactly once, and sorted by key
+/// otherwise: a row whose key went unclaimed would be counted without its dedupe key, so a
+/// caller's mistake here costs a sort, never exactly-once.
+fn claim_sequence<'r, 'a>(rows: &'r [RawRow<'a>], claim_order: &[u32]) -> Vec<&'r RawRow<'a>> {
+    let mut seen = vec![false; rows.len()];
+    let mut claim = Vec::with_capacity(rows.len());
+    for &k in claim_order {
+        match seen.get_mut(k as usize) {
+            Some(s) if !*s => {
+                *s = true;
+                claim.push(&rows[k as usize]);
+            }
+            _ => break,
+        }
+    }
+    if claim.len() != rows.len() {
+        tracing::error!(
+            rows = rows.len(),
+            listed = claim_order.len(),
+            "claim order is not a permutation of the rows; claiming in sorted key order"
+        );
+        claim = rows.iter().collect();
+        claim.sort_unstable_by(|a, b| (a.event_id, a.tenant).cmp(&(b.event_id, b.tenant)));
+    }
+    claim
 }
 
 /// A unique violation on the dedupe key: some event of the batch was counted before (or is
@@ -98,7 +131,7 @@ fn is_taken_key(e: &sqlx::Error) -> bool {
 const CLAIM_ALL: &str =
     "COPY metering_event_ids (tenant_id, event_id, event_time) FROM STDIN (FORMAT binary)";
 
-async fn claim_all(conn: &mut PgConnection, rows: &[RawRow<'_>]) -> Result<()> {
+async fn claim_all(conn: &mut PgConnection, rows: &[&RawRow<'_>]) -> Result<()> {
     BinaryCopy::send_rows(conn, CLAIM_ALL, rows, |copy, r| {
         copy.row(3);
         copy.text(r.tenant)?;
@@ -421,4 +454,44 @@ pub(crate) async fn park(conn: &mut PgConnection, rows: &[ParkedRow<'_>]) -> Res
     .execute(conn)
     .await?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row<'a>(index: i32, tenant: &'a str, event_id: &'a str) -> RawRow<'a> {
+        RawRow {
+            index,
+            tenant,
+            event_id,
+            meter: "api_calls",
+            subject: "user-1",
+            quantity: Decimal::ONE,
+            time: DateTime::<Utc>::UNIX_EPOCH,
+            region: "US",
+            service: "",
+            properties: "{}",
+            cost_usd: None,
+        }
+    }
+
+    fn keys(claim: &[&RawRow<'_>]) -> Vec<(i32, String)> {
+        claim
+            .iter()
+            .map(|r| (r.index, format!("{}/{}", r.event_id, r.tenant)))
+            .collect()
+    }
+
+    #[test]
+    fn the_claim_follows_a_valid_order_and_sorts_by_key_otherwise() {
+        let rows = [row(0, "t1", "b"), row(1, "t2", "a"), row(2, "t1", "a")];
+        let given = keys(&claim_sequence(&rows, &[2, 1, 0]));
+        assert_eq!(given, [(2, "a/t1".into()), (1, "a/t2".into()), (0, "b/t1".into())]);
+        // Not a permutation (a row missing, one twice, one out of range): every row is still
+        // claimed, in key order.
+        for bad in [&[2, 1][..], &[2, 2, 0], &[2, 1, 7], &[]] {
+            assert_eq!(keys(&claim_sequence(&rows, bad)), given);
+        }
+    }
 }
