@@ -33,7 +33,7 @@ pub fn ingestion(work: &Workload, d: &Delivered) {
     if d.via_kafka {
         println!("  duplicates ignored   {:>9}  (the consumer's count, including older demo runs still on the topic)", d.duplicates);
         println!(
-            "  malformed → DLQ      {:>9}  (usage-events-dlq, reason in the tally-error header)",
+            "  malformed → DLQ      {:>9}  (usage-events-dlq, reason in the tally-error header; older demo runs still on the topic included)",
             d.dead_lettered
         );
     } else {
