@@ -60,7 +60,7 @@ const METERS: [&str; 4] = [
 /// - `uuid7`: time-ordered UUIDs (as UUIDv7, ULID or Snowflake producers send): every batch
 ///   appends at the index's right edge;
 /// - `uuid4`: random UUIDs (the SDKs' usual default): every key lands at a random leaf.
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Copy, Debug)]
 enum IdShape {
     Counter,
     Uuid7,

@@ -211,6 +211,8 @@ pub async fn ingest_in_transaction_with(
     let tenants = load_tenants(conn, events).await?;
     let meters = load_meters(conn, events).await?;
     let mut raw = Vec::with_capacity(candidates.len());
+    // Where each event's row sits in `raw` (arrival order), for the claim's key order below.
+    let mut position = vec![u32::MAX; events.len()];
     let mut parked = Vec::new();
     for &i in &candidates {
         let e = &events[i];
@@ -236,7 +238,10 @@ pub async fn ingest_in_transaction_with(
                     event: e.to_json().to_string(),
                 });
             }
-            None => raw.push(raw_row(i, e, &tenants[e.tenant.as_str()])),
+            None => {
+                position[i] = u32::try_from(raw.len()).unwrap_or(u32::MAX);
+                raw.push(raw_row(i, e, &tenants[e.tenant.as_str()]));
+            }
         }
     }
 
@@ -244,13 +249,7 @@ pub async fn ingest_in_transaction_with(
     let inserted = if raw.is_empty() {
         vec![]
     } else {
-        // The claim goes in key order: positions in `raw` (arrival order) of the keys, sorted.
-        let mut position = vec![u32::MAX; events.len()];
-        for (k, r) in raw.iter().enumerate() {
-            if let Some(slot) = usize::try_from(r.index).ok().and_then(|i| position.get_mut(i)) {
-                *slot = u32::try_from(k).unwrap_or(u32::MAX);
-            }
-        }
+        // The claim goes in key order: the positions in `raw` of the keys, sorted.
         let claim_order: Vec<u32> = key_order
             .iter()
             .map(|&i| position[i])

@@ -487,7 +487,10 @@ mod tests {
     fn the_claim_follows_a_valid_order_and_sorts_by_key_otherwise() {
         let rows = [row(0, "t1", "b"), row(1, "t2", "a"), row(2, "t1", "a")];
         let given = keys(&claim_sequence(&rows, &[2, 1, 0]));
-        assert_eq!(given, [(2, "a/t1".into()), (1, "a/t2".into()), (0, "b/t1".into())]);
+        assert_eq!(
+            given,
+            [(2, "a/t1".into()), (1, "a/t2".into()), (0, "b/t1".into())]
+        );
         // Not a permutation (a row missing, one twice, one out of range): every row is still
         // claimed, in key order.
         for bad in [&[2, 1][..], &[2, 2, 0], &[2, 1, 7], &[]] {
